@@ -1,0 +1,38 @@
+"""Exact ambient-diffusion targets, noising, weights and losses for any array library."""
+
+from __future__ import annotations
+
+from .conversions import alpha_sigma, convert_level, level_from_schedule_free, log_snr, schedule_free_level
+from .discrete import Discrete
+from .losses import squared_error
+from .noising import add_noise, renoise
+from .schedules import VE, VP, Custom, Flow, Schedule, get_schedule
+from .targets import PREDICTIONS, ambient_pair, ambient_target, standard_target
+from .weights import loss_weight, target_variance
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PREDICTIONS",
+    "VE",
+    "VP",
+    "Custom",
+    "Discrete",
+    "Flow",
+    "Schedule",
+    "__version__",
+    "add_noise",
+    "alpha_sigma",
+    "ambient_pair",
+    "ambient_target",
+    "convert_level",
+    "get_schedule",
+    "level_from_schedule_free",
+    "log_snr",
+    "loss_weight",
+    "renoise",
+    "schedule_free_level",
+    "squared_error",
+    "standard_target",
+    "target_variance",
+]

@@ -1,0 +1,193 @@
+"""Array plumbing shared by every public function: namespaces, dtypes, level alignment, checks.
+
+Nothing here imports a framework. The namespace comes from :mod:`array_api_compat` (or from the
+caller's ``xp=``), and the helpers only ever look at modules the user has already imported.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any
+Namespace = Any
+
+_SCALAR_TYPES = (int, float)
+
+
+def is_scalar(value: object) -> bool:
+    """Whether ``value`` is a plain Python number (``bool`` excluded)."""
+    return isinstance(value, _SCALAR_TYPES) and not isinstance(value, bool)
+
+
+def _library(value: object) -> str:
+    kind = type(value)
+    return f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+
+
+def namespace(named: dict[str, object], xp: Namespace | None) -> Namespace:
+    """Return the array namespace shared by the named arguments.
+
+    Python scalars are skipped. Arguments from two different libraries raise ``TypeError`` naming
+    both; anything that is neither an array nor a number raises ``TypeError`` naming the argument.
+    """
+    if xp is not None:
+        return xp
+    found: Namespace | None = None
+    first = ""
+    for name, value in named.items():
+        if value is None or is_scalar(value):
+            continue
+        try:
+            this = array_api_compat.array_namespace(value)
+        except TypeError:
+            msg = f"{name} must be an array or a Python number, got {_library(value)}"
+            raise TypeError(msg) from None
+        if found is None:
+            found, first = this, name
+        elif this is not found:
+            msg = (
+                f"{name} is a {_library(value)} but {first} is a {_library(named[first])}; "
+                "all arrays must come from one library"
+            )
+            raise TypeError(msg)
+    if found is None:
+        names = ", ".join(named)
+        msg = f"at least one of {names} must be an array"
+        raise TypeError(msg)
+    return found
+
+
+def numpy_namespace() -> Namespace:
+    """The array-API namespace of NumPy, used for plain Python numbers."""
+    import array_api_compat.numpy as np_xp
+
+    return np_xp
+
+
+def device_of(x: Array) -> Any:
+    """The device of ``x`` read without ``array_api_compat.device`` (which warns under compile).
+
+    JAX tracers have no ``.device``; ``None`` then lets the array library place new arrays.
+    """
+    try:
+        return x.device
+    except (AttributeError, ValueError):
+        return None
+
+
+def _is_floating(x: Array, xp: Namespace) -> bool:
+    return bool(xp.isdtype(x.dtype, "real floating"))
+
+
+def check_floating(x: Array, name: str, xp: Namespace) -> None:
+    """Raise ``TypeError`` unless ``x`` has a real floating dtype."""
+    if not _is_floating(x, xp):
+        msg = f"{name} must have a real floating dtype, got {x.dtype}"
+        raise TypeError(msg)
+
+
+def check_same_shape(a: Array, b: Array, name_a: str, name_b: str) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` have equal shapes (no silent broadcasting)."""
+    if tuple(a.shape) != tuple(b.shape):
+        msg = f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        raise ValueError(msg)
+
+
+def compute_dtype(xp: Namespace, *arrays: Array) -> Any:
+    """float64 when any input is float64, otherwise float32 (also for bf16 / fp16 inputs)."""
+    for a in arrays:
+        if a is not None and not is_scalar(a) and a.dtype == xp.float64:
+            return xp.float64
+    return xp.float32
+
+
+def aligned_shape(shape: tuple[int, ...], x_shape: tuple[int, ...], name: str, x_name: str) -> tuple[int, ...]:
+    """Right-pad ``shape`` with ones to ``len(x_shape)`` after checking it matches the leading axes.
+
+    A level of shape ``(B,)`` against ``x`` of shape ``(B, T, D)`` becomes ``(B, 1, 1)``. Each axis
+    must equal the corresponding axis of ``x`` or be 1.
+    """
+    if len(shape) > len(x_shape):
+        msg = (
+            f"{name} with shape {shape} has more axes than {x_name} with shape {x_shape}; "
+            f"{name} must match the leading axes of {x_name}"
+        )
+        raise ValueError(msg)
+    for axis, (n, m) in enumerate(zip(shape, x_shape, strict=False)):
+        if n not in (1, m):
+            msg = (
+                f"{name} with shape {shape} does not align with the leading axes of {x_name} "
+                f"with shape {x_shape} (axis {axis}: {n} vs {m})"
+            )
+            raise ValueError(msg)
+    return tuple(shape) + (1,) * (len(x_shape) - len(shape))
+
+
+def as_level(value: object, name: str, x: Array, x_name: str, dtype: Any, xp: Namespace) -> Array:
+    """Turn a noise level (Python number or array) into an array right-padded against ``x``."""
+    if is_scalar(value):
+        v = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(v):
+            msg = f"{name} must be finite, got {v}"
+            raise ValueError(msg)
+        return xp.asarray(v, dtype=dtype, device=device_of(x))
+    check_floating(value, name, xp)
+    shape = aligned_shape(tuple(value.shape), tuple(x.shape), name, x_name)  # type: ignore[attr-defined]
+    level = xp.astype(value, dtype) if value.dtype != dtype else value  # type: ignore[attr-defined]
+    return xp.reshape(level, shape) if shape != tuple(level.shape) else level
+
+
+def is_traced(x: Array) -> bool:
+    """Whether ``x`` is abstract (jit / vmap / compile), so its values cannot be read."""
+    module = type(x).__module__
+    if module.startswith("jax"):
+        return not _jax_is_concrete(x)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        if torch.compiler.is_compiling():
+            return True
+        functorch = getattr(torch._C, "_functorch", None)
+        if functorch is not None and functorch.is_functorch_wrapped_tensor(x):
+            return True
+        return bool(getattr(x, "is_meta", False))
+    return False
+
+
+def _jax_is_concrete(x: Array) -> bool:
+    jax = sys.modules["jax"]
+    return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+
+
+def to_numpy(a: Array) -> np.ndarray:
+    """Copy of ``a`` as a NumPy array; used only to build error messages."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu()
+    try:
+        return np.asarray(np.from_dlpack(a))
+    except (TypeError, RuntimeError, BufferError, AttributeError):
+        return np.asarray(a)
+
+
+def raise_where(bad: Array, xp: Namespace, message: str, **named: Array) -> None:
+    """Raise ``ValueError`` if any entry of boolean ``bad`` is set, naming the first offending index.
+
+    ``message`` is formatted with the offending values of ``named`` (broadcast to ``bad``'s shape).
+    Does nothing for traced arrays, whose values cannot be read.
+    """
+    if is_traced(bad) or not bool(xp.any(bad)):
+        return
+    mask = to_numpy(bad)
+    index = tuple(int(i) for i in np.argwhere(mask)[0])
+    while index and mask.shape[len(index) - 1] == 1:  # drop the right-padding axes
+        index = index[:-1]
+    values = {}
+    for key, value in named.items():
+        arr = np.broadcast_to(to_numpy(value), mask.shape) if not is_scalar(value) else np.asarray(value)
+        values[key] = float(arr[tuple(np.argwhere(mask)[0])]) if arr.ndim else float(arr)
+    where = f" at index {index}" if index else ""
+    raise ValueError(message.format(**values) + where)

@@ -1,0 +1,104 @@
+"""Schedule scalars for a pair of noise levels, checked once and shared by targets, noising and weights.
+
+The scalars are computed in float32 (float64 when any input is float64), whatever the dtype of the
+data, and ``D = a_m^2 b_t^2 - a_t^2 b_m^2`` is always formed in factored form. A clean entry
+(``sigma_min == 0``) uses ``a_m = 1``, ``b_m = 0`` and ``D = b_t * b_t`` exactly, which makes every
+target reduce bit-exactly to the standard one there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from ._arrays import Array, Namespace, as_level, compute_dtype, is_traced, raise_where
+from .schedules import Schedule, get_schedule
+
+
+class Levels(NamedTuple):
+    """Aligned schedule scalars for the current level ``sigma`` and the trusted level ``sigma_min``."""
+
+    sigma: Array
+    sigma_min: Array
+    a_t: Array
+    b_t: Array
+    a_m: Array
+    b_m: Array
+    gap: Array  # D; NaN where the pair is inadmissible (only reachable under tracing)
+    schedule: Schedule
+    dtype: Any
+
+
+def _check_one(level: Array, name: str, schedule: Schedule, xp: Namespace) -> None:
+    if is_traced(level):
+        return
+    raise_where(level != level, xp, f"{name} must not be NaN", v=level)
+    lower, upper = schedule.lower, schedule.upper
+    outside = (level < lower) | (level > upper) if math.isfinite(upper) else (level < lower) | (level == math.inf)
+    raise_where(
+        outside,
+        xp,
+        f"{name}={{v!r}} is outside the domain [{lower}, {upper}] of the {schedule.name!r} schedule",
+        v=level,
+    )
+
+
+def single_level(x: Array, x_name: str, sigma: object, schedule: Any, xp: Namespace) -> tuple[Array, Array, Array]:
+    """``(sigma, a, b)`` aligned with ``x``, for the forward process at one level."""
+    sched = get_schedule(schedule)
+    s = as_level(sigma, "sigma", x, x_name, compute_dtype(xp, x, sigma), xp)
+    _check_one(s, "sigma", sched, xp)
+    a, b = sched.alpha_sigma(s, xp)
+    return s, a, b
+
+
+def pair_levels(
+    x: Array,
+    x_name: str,
+    sigma: object,
+    sigma_min: object,
+    schedule: Any,
+    xp: Namespace,
+    *,
+    strict: bool = True,
+    velocity: bool = False,
+) -> Levels:
+    """Check and compute the scalars for ``sigma`` above ``sigma_min``.
+
+    ``strict`` requires ``sigma > sigma_min`` everywhere (targets and weights); otherwise
+    ``sigma == sigma_min == 0`` is allowed (the forward kernel at level zero). ``velocity`` also
+    rejects levels where the schedule's velocity diverges.
+    """
+    sched = get_schedule(schedule)
+    dtype = compute_dtype(xp, x, sigma, sigma_min)
+    s = as_level(sigma, "sigma", x, x_name, dtype, xp)
+    m = as_level(sigma_min, "sigma_min", x, x_name, dtype, xp)
+    _check_one(s, "sigma", sched, xp)
+    _check_one(m, "sigma_min", sched, xp)
+    clean = m == 0
+    order_ok = (s > m) if strict else ((s > m) | (clean & (s == m)))
+    if not is_traced(order_ok):
+        raise_where(
+            ~order_ok & ~clean,
+            xp,
+            "sigma must be greater than sigma_min where sigma_min > 0 (the transition kernel is "
+            "undefined otherwise); got sigma={s!r} and sigma_min={m!r}",
+            s=s,
+            m=m,
+        )
+        raise_where(~order_ok, xp, "sigma must be > 0 for a training target; got sigma={s!r}", s=s)
+        if velocity and sched.velocity_singular_at_upper:
+            raise_where(
+                s >= sched.upper,
+                xp,
+                f"prediction='velocity' diverges at the top of the {sched.name!r} schedule; got sigma={{s!r}}",
+                s=s,
+            )
+    a_t, b_t = sched.alpha_sigma(s, xp)
+    a_m, b_m = sched.alpha_sigma(m, xp)
+    one, zero = xp.ones_like(a_m), xp.zeros_like(b_m)
+    a_m = xp.where(clean, one, a_m)
+    b_m = xp.where(clean, zero, b_m)
+    gap = xp.where(clean, b_t * b_t, sched.gap(s, m, xp))
+    gap = xp.where(order_ok, gap, xp.full_like(gap, math.nan))
+    return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype)

@@ -1,0 +1,102 @@
+r"""Noise levels across schedules: ``(a, b)``, the schedule-free level ``b / a`` and the log-SNR.
+
+The schedule-free level :math:`\tilde\sigma = b / a` is the VE-equivalent noise level: two levels of
+different schedules with the same :math:`\tilde\sigma` carry the same information about ``x0`` (every
+divergence between noised distributions depends on the level only through it), so a ``sigma_min``
+found in one schedule transfers to any other through :func:`convert_level`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._arrays import Array, Namespace, check_floating, is_scalar, namespace, numpy_namespace
+from .schedules import get_schedule
+
+__all__ = ["alpha_sigma", "convert_level", "level_from_schedule_free", "log_snr", "schedule_free_level"]
+
+
+def _as_array(value: Any, name: str, xp: Namespace | None) -> tuple[Array, Namespace, bool]:
+    scalar = is_scalar(value)
+    if xp is None:
+        xp = numpy_namespace() if scalar else namespace({name: value}, None)
+    arr = xp.asarray(float(value), dtype=xp.float64) if scalar else value
+    check_floating(arr, name, xp)
+    return arr, xp, scalar
+
+
+def _out(value: Array, scalar: bool) -> Any:
+    return float(value) if scalar else value
+
+
+def alpha_sigma(sigma: Array | float, /, *, schedule: Any = "vp", xp: Namespace | None = None) -> tuple[Any, Any]:
+    """The schedule's ``(a, b)`` at level ``sigma`` (floats for float input).
+
+    Examples
+    --------
+    >>> from ambientloss import alpha_sigma
+    >>> alpha_sigma(0.6)
+    (0.8, 0.6)
+    """
+    s, xp, scalar = _as_array(sigma, "sigma", xp)
+    a, b = get_schedule(schedule).alpha_sigma(s, xp)
+    return _out(a, scalar), _out(b, scalar)
+
+
+def schedule_free_level(sigma: Array | float, /, *, schedule: Any = "vp", xp: Namespace | None = None) -> Any:
+    """The VE-equivalent level ``b / a`` of ``sigma`` (``inf`` where ``a = 0``).
+
+    Examples
+    --------
+    >>> from ambientloss import schedule_free_level
+    >>> schedule_free_level(0.6)        # 0.6 / 0.8
+    0.7499999999999999
+    """
+    s, xp, scalar = _as_array(sigma, "sigma", xp)
+    return _out(get_schedule(schedule).schedule_free(s, xp), scalar)
+
+
+def level_from_schedule_free(nu: Array | float, /, *, schedule: Any = "vp", xp: Namespace | None = None) -> Any:
+    """The level of ``schedule`` whose ``b / a`` equals ``nu`` (inverse of :func:`schedule_free_level`).
+
+    Examples
+    --------
+    >>> from ambientloss import level_from_schedule_free
+    >>> level_from_schedule_free(1.0, schedule="flow")
+    0.5
+    """
+    v, xp, scalar = _as_array(nu, "nu", xp)
+    return _out(get_schedule(schedule).from_schedule_free(v, xp), scalar)
+
+
+def convert_level(sigma: Array | float, /, *, source: Any, target: Any, xp: Namespace | None = None) -> Any:
+    """Convert a level of schedule ``source`` to the level of ``target`` with the same ``b / a``.
+
+    Examples
+    --------
+    >>> from ambientloss import convert_level
+    >>> round(convert_level(2.6848, source="ve", target="vp"), 4)
+    0.9371
+    """
+    s, xp, scalar = _as_array(sigma, "sigma", xp)
+    nu = get_schedule(source).schedule_free(s, xp)
+    return _out(get_schedule(target).from_schedule_free(nu, xp), scalar)
+
+
+def log_snr(sigma: Array | float, /, *, schedule: Any = "vp", xp: Namespace | None = None) -> Any:
+    """Log signal-to-noise ratio ``2 log(a / b)`` (``+inf`` at ``b = 0``, ``-inf`` at ``a = 0``).
+
+    Examples
+    --------
+    >>> from ambientloss import log_snr
+    >>> log_snr(1.0, schedule="ve")
+    0.0
+    """
+    s, xp, scalar = _as_array(sigma, "sigma", xp)
+    a, b = get_schedule(schedule).alpha_sigma(s, xp)
+    ok = (a > 0) & (b > 0)
+    one = xp.ones_like(a)
+    value = 2 * (xp.log(xp.where(ok, a, one)) - xp.log(xp.where(ok, b, one)))
+    value = xp.where(a == 0, xp.full_like(value, -math.inf), value)
+    return _out(xp.where(b == 0, xp.full_like(value, math.inf), value), scalar)

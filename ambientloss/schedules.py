@@ -1,0 +1,228 @@
+r"""Noise schedules ``x_t = a(level) * x0 + b(level) * eps`` and conversions between their units.
+
+Every schedule maps its own noise level (``sigma`` in the public functions) to the pair
+``(a, b)``. Levels from different schedules are compared through the schedule-free level
+:math:`\tilde\sigma = b / a` (the VE-equivalent noise level) or the log-SNR
+:math:`\lambda = 2 \log(a / b)`.
+
+========== ======================== ============== ===================================
+name       ``a``                    ``b``          level
+========== ======================== ============== ===================================
+``"vp"``   ``sqrt((1-s)(1+s))``     ``s``          ``s`` in ``[0, 1]`` (the default)
+``"ve"``   ``1``                    ``sigma``      ``sigma`` in ``[0, inf)`` (EDM)
+``"flow"`` ``1 - t``                ``t``          ``t`` in ``[0, 1]`` (noise at ``t=1``)
+Discrete   ``sqrt(alphas_cumprod)`` ``sqrt(1-ac)`` VP ``s``, with timestep lookups
+Custom     ``alpha(t)``             ``sigma(t)``   ``t`` in a user-given interval
+========== ======================== ============== ===================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ._arrays import Array, Namespace
+
+__all__ = ["VE", "VP", "Custom", "Flow", "Schedule", "get_schedule"]
+
+
+class Schedule:
+    """Base class: an affine Gaussian path ``x = a(level) x0 + b(level) eps``.
+
+    Subclasses implement :meth:`alpha_sigma` and :meth:`derivatives`; :meth:`gap` may be
+    overridden with a better-conditioned factorisation of ``a_m^2 b_t^2 - a_t^2 b_m^2``.
+    """
+
+    name: str = "schedule"
+    lower: float = 0.0
+    upper: float = 1.0
+    #: whether the level-time velocity ``dx/dlevel`` diverges at :attr:`upper` (VP in ``s``-time)
+    velocity_singular_at_upper: bool = False
+
+    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        """Return ``(a, b)`` at ``level``."""
+        raise NotImplementedError
+
+    def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        """Return ``(da/dlevel, db/dlevel)`` at ``level``."""
+        raise NotImplementedError
+
+    def gap(self, level: Array, level_min: Array, xp: Namespace) -> Array:
+        """``D = a_m^2 b_t^2 - a_t^2 b_m^2``, computed as ``(a_m b_t - a_t b_m)(a_m b_t + a_t b_m)``."""
+        a_t, b_t = self.alpha_sigma(level, xp)
+        a_m, b_m = self.alpha_sigma(level_min, xp)
+        return (a_m * b_t - a_t * b_m) * (a_m * b_t + a_t * b_m)
+
+    def schedule_free(self, level: Array, xp: Namespace) -> Array:
+        """The VE-equivalent level ``b / a`` (``inf`` where ``a = 0``)."""
+        a, b = self.alpha_sigma(level, xp)
+        positive = a > 0
+        return xp.where(positive, b / xp.where(positive, a, xp.ones_like(a)), xp.full_like(a, math.inf))
+
+    def from_schedule_free(self, nu: Array, xp: Namespace) -> Array:
+        """Inverse of :meth:`schedule_free`, by bisection on ``[lower, upper]`` (monotone schedules)."""
+        upper = self.upper if math.isfinite(self.upper) else 1e30
+        lo = xp.full_like(nu, self.lower)
+        hi = xp.full_like(nu, upper)
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            below = self.schedule_free(mid, xp) < nu
+            lo = xp.where(below, mid, lo)
+            hi = xp.where(below, hi, mid)
+        return hi
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class VP(Schedule):
+    """Variance preserving, ``x = sqrt(1 - s^2) x0 + s eps`` with ``s`` in ``[0, 1]``."""
+
+    name = "vp"
+    velocity_singular_at_upper = True
+
+    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        return xp.sqrt((1 - level) * (1 + level)), level
+
+    def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        a = xp.sqrt((1 - level) * (1 + level))
+        return -level / a, xp.ones_like(level)
+
+    def gap(self, level: Array, level_min: Array, xp: Namespace) -> Array:
+        return (level - level_min) * (level + level_min)
+
+    def from_schedule_free(self, nu: Array, xp: Namespace) -> Array:
+        finite = nu < math.inf
+        safe = xp.where(finite, nu, xp.zeros_like(nu))
+        return xp.where(finite, safe / xp.sqrt(1 + safe * safe), xp.ones_like(nu))
+
+
+class VE(Schedule):
+    """Variance exploding (EDM), ``x = x0 + sigma eps`` with ``sigma >= 0``."""
+
+    name = "ve"
+    upper = math.inf
+
+    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        return xp.ones_like(level), level
+
+    def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        return xp.zeros_like(level), xp.ones_like(level)
+
+    def gap(self, level: Array, level_min: Array, xp: Namespace) -> Array:
+        return (level - level_min) * (level + level_min)
+
+    def from_schedule_free(self, nu: Array, xp: Namespace) -> Array:
+        return nu
+
+
+class Flow(Schedule):
+    """Rectified flow, ``x = (1 - t) x0 + t eps`` with ``t`` in ``[0, 1]`` (noise at ``t = 1``)."""
+
+    name = "flow"
+
+    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        return 1 - level, level
+
+    def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        return -xp.ones_like(level), xp.ones_like(level)
+
+    def gap(self, level: Array, level_min: Array, xp: Namespace) -> Array:
+        return (level - level_min) * (level + level_min - 2 * level * level_min)
+
+    def from_schedule_free(self, nu: Array, xp: Namespace) -> Array:
+        finite = nu < math.inf
+        safe = xp.where(finite, nu, xp.zeros_like(nu))
+        return xp.where(finite, safe / (1 + safe), xp.ones_like(nu))
+
+
+class Custom(Schedule):
+    """A schedule from two functions ``alpha(t)`` and ``sigma(t)`` on ``domain``.
+
+    The functions receive an array and must return arrays of the same library (use
+    ``array_api_compat.array_namespace(t)`` to stay backend-agnostic). ``b / a`` must increase
+    with ``t``. The ``"velocity"`` prediction needs ``d_alpha`` and ``d_sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss.schedules import Custom
+    >>> cosine = Custom(lambda t: np.cos(np.pi * t / 2), lambda t: np.sin(np.pi * t / 2),
+    ...                 d_alpha=lambda t: -np.pi / 2 * np.sin(np.pi * t / 2),
+    ...                 d_sigma=lambda t: np.pi / 2 * np.cos(np.pi * t / 2))
+    >>> cosine.name
+    'custom'
+    """
+
+    def __init__(
+        self,
+        alpha: Callable[[Array], Array],
+        sigma: Callable[[Array], Array],
+        *,
+        d_alpha: Callable[[Array], Array] | None = None,
+        d_sigma: Callable[[Array], Array] | None = None,
+        domain: tuple[float, float] = (0.0, 1.0),
+        name: str = "custom",
+    ) -> None:
+        if not (callable(alpha) and callable(sigma)):
+            msg = f"alpha and sigma must be callables, got {type(alpha).__name__} and {type(sigma).__name__}"
+            raise TypeError(msg)
+        if (d_alpha is None) != (d_sigma is None):
+            msg = "give both d_alpha and d_sigma, or neither"
+            raise ValueError(msg)
+        lower, upper = (float(v) for v in domain)
+        if not lower < upper:
+            msg = f"domain must be an interval (lower, upper) with lower < upper, got {domain}"
+            raise ValueError(msg)
+        self.alpha, self.sigma = alpha, sigma
+        self.d_alpha, self.d_sigma = d_alpha, d_sigma
+        self.lower, self.upper, self.name = lower, upper, name
+
+    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        return self.alpha(level), self.sigma(level)
+
+    def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        if self.d_alpha is None or self.d_sigma is None:
+            msg = f"prediction='velocity' needs the derivatives d_alpha and d_sigma of schedule {self.name!r}"
+            raise ValueError(msg)
+        return self.d_alpha(level), self.d_sigma(level)
+
+    def __repr__(self) -> str:
+        return f"Custom(name={self.name!r}, domain=({self.lower}, {self.upper}))"
+
+
+_NAMED: dict[str, Callable[[], Schedule]] = {
+    "vp": VP,
+    "ve": VE,
+    "edm": VE,
+    "flow": Flow,
+    "rectified_flow": Flow,
+}
+
+
+def get_schedule(schedule: Any) -> Schedule:
+    """Resolve a schedule name, a :class:`Schedule` or a pair of functions ``(alpha, sigma)``.
+
+    Examples
+    --------
+    >>> from ambientloss import get_schedule
+    >>> get_schedule("ve")
+    VE()
+    """
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        try:
+            return _NAMED[schedule.lower()]()
+        except KeyError:
+            valid = ", ".join(repr(k) for k in _NAMED)
+            msg = f"unknown schedule {schedule!r}; valid names are {valid}, or pass a Schedule object"
+            raise ValueError(msg) from None
+    if isinstance(schedule, tuple) and len(schedule) == 2 and all(callable(f) for f in schedule):
+        return Custom(*schedule)
+    msg = (
+        "schedule must be a name ('vp', 've', 'flow'), a Schedule object or a pair of functions "
+        f"(alpha, sigma), got {type(schedule).__name__}"
+    )
+    raise TypeError(msg)

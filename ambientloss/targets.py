@@ -1,0 +1,289 @@
+r"""Ambient training targets: their conditional mean given ``x_t`` is the clean target.
+
+For a trusted sample ``x_tmin`` at level ``sigma_min`` and the input ``x_t`` at ``sigma``, write
+``x_t = a_t x0 + b_t eps``, ``x_tmin = a_m x0 + b_m eps_m`` and
+``D = a_m^2 b_t^2 - a_t^2 b_m^2``. The ambient x0 target is
+
+.. math:: T_{x0} = \frac{a_m b_t^2\, x_{t_{min}} - a_t b_m^2\, x_t}{D}
+
+and every other prediction ``k = P_k x_t + Q_k x0`` gets ``T_k = P_k x_t + Q_k T_{x0}``. Then
+``E[T_k | x_t] = E[k | x_t]`` for any data law, so the squared error against ``T_k`` has the
+standard minimiser. At ``sigma_min = 0`` every target is bit-exactly the standard one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._arrays import Array, Namespace, check_floating, check_same_shape, namespace
+from ._levels import Levels, pair_levels, single_level
+from .schedules import get_schedule
+
+__all__ = ["PREDICTIONS", "ambient_pair", "ambient_target", "canonical_prediction", "standard_target"]
+
+#: accepted prediction names and the canonical name each stands for
+PREDICTIONS: dict[str, str] = {
+    "x0": "x0",
+    "sample": "x0",
+    "epsilon": "epsilon",
+    "v": "v",
+    "v_prediction": "v",
+    "velocity": "velocity",
+    "flow": "velocity",
+    "score": "score",
+}
+
+
+def canonical_prediction(prediction: str) -> str:
+    """Map a prediction name or alias to ``"x0"``, ``"epsilon"``, ``"v"``, ``"velocity"`` or ``"score"``."""
+    try:
+        return PREDICTIONS[prediction]
+    except (KeyError, TypeError):
+        valid = ", ".join(repr(k) for k in PREDICTIONS)
+        msg = f"unknown prediction {prediction!r}; valid values are {valid}"
+        raise ValueError(msg) from None
+
+
+def _tensor_dtype(xp: Namespace, *arrays: Array) -> Any:
+    """Arithmetic dtype for the data: float64 stays float64, everything else runs in float32."""
+    return xp.float64 if any(a.dtype == xp.float64 for a in arrays) else xp.float32
+
+
+def _cast(a: Array, dtype: Any, xp: Namespace) -> Array:
+    return a if a.dtype == dtype else xp.astype(a, dtype)
+
+
+def _prepare(data: dict[str, Array], levels: dict[str, object], xp: Namespace | None) -> Namespace:
+    """Resolve the namespace of all inputs and check the data arrays: floating, equal shapes."""
+    xp = namespace({**data, **levels}, xp)
+    names = list(data)
+    for name in names:
+        check_floating(data[name], name, xp)
+    for name in names[1:]:
+        check_same_shape(data[names[0]], data[name], names[0], name)
+    return xp
+
+
+def ambient_target(
+    x_t: Array,
+    x_tmin: Array,
+    sigma: Array | float,
+    sigma_min: Array | float,
+    /,
+    *,
+    prediction: str = "x0",
+    schedule: Any = "vp",
+    xp: Namespace | None = None,
+) -> Array:
+    r"""Ambient target ``c_t * x_t + c_m * x_tmin`` for a network that sees ``x_t`` at ``sigma``.
+
+    ``x_t`` must have been formed from ``x_tmin`` by the transition kernel (:func:`renoise`).
+    The x0 target is :math:`T_{x0} = (a_m b_t^2 x_{t_{min}} - a_t b_m^2 x_t) / D` with
+    :math:`D = (a_m b_t - a_t b_m)(a_m b_t + a_t b_m)`; the others follow by the usual conversions,
+    ``eps = (x_t - a_t T_x0) / b_t``, ``v = a_t eps - b_t T_x0``, ``score = -eps / b_t`` and
+    ``velocity = a'_t T_x0 + b'_t eps``.
+
+    Parameters
+    ----------
+    x_t : array
+        Noisy network input at level ``sigma``, any shape ``(B, ...)`` or one unbatched example.
+    x_tmin : array
+        Trusted sample at level ``sigma_min`` (the clean ``x0`` where ``sigma_min == 0``); same shape.
+    sigma, sigma_min : array or float
+        Noise levels in the schedule's units, of shape ``()``, ``(B,)``, ``(B, T)``... aligned with
+        the leading axes of ``x_t`` and right-padded. ``sigma > sigma_min`` everywhere.
+    prediction : str
+        ``"x0"`` (alias ``"sample"``), ``"epsilon"``, ``"v"`` (``"v_prediction"``),
+        ``"velocity"`` (``"flow"``, ``dx_t/dlevel``) or ``"score"``.
+    schedule : str, Schedule or (alpha, sigma) pair
+        ``"vp"`` (default), ``"ve"``, ``"flow"``, a :class:`~ambientloss.Discrete` table or a
+        :class:`~ambientloss.Custom` schedule.
+    xp : namespace, optional
+        Array namespace; inferred from the inputs when omitted.
+
+    Returns
+    -------
+    array
+        The target, with the shape, dtype and namespace of ``x_t``. Scalars and arithmetic run in
+        float32 (float64 for float64 inputs) and the result is cast back.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ or do not align, ``sigma <= sigma_min``, a level is NaN or outside the
+        schedule's domain, or ``prediction`` / ``schedule`` is unknown. Under ``jax.jit`` or
+        ``torch.compile`` values cannot be checked: inadmissible entries come out NaN.
+    TypeError
+        Non-floating dtypes, or arrays from two libraries.
+
+    Notes
+    -----
+    The pair form amplifies the rounding of ``x_t`` by about ``2 / sqrt(1 - r)`` with
+    ``r = (a_t b_m)^2 / (a_m b_t)^2``. When you draw the fresh noise yourself, prefer
+    :func:`ambient_pair`, which stays accurate to a few ulp as ``sigma -> sigma_min``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss import ambient_target, renoise
+    >>> x_tmin = np.array([[0.3, -1.2], [0.5, 0.1]])   # two samples; the first is clean
+    >>> sigma_min = np.array([0.0, 0.4])
+    >>> sigma = np.array([0.6, 0.7])
+    >>> x_t = renoise(x_tmin, sigma_min, sigma, np.array([[0.1, 0.2], [-0.3, 1.0]]))
+    >>> ambient_target(x_t, x_tmin, sigma, sigma_min)[0]    # the clean row is returned unchanged
+    array([ 0.3, -1.2])
+    """
+    kind = canonical_prediction(prediction)
+    xp = _prepare({"x_t": x_t, "x_tmin": x_tmin}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
+    lv = pair_levels(x_t, "x_t", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
+    dtype = _tensor_dtype(xp, x_t, x_tmin)
+    xt, xm = _cast(x_t, dtype, xp), _cast(x_tmin, dtype, xp)
+    a_t, b_t = _cast(lv.a_t, dtype, xp), _cast(lv.b_t, dtype, xp)
+    c_t = _cast(-(lv.a_t * (lv.b_m * lv.b_m)) / lv.gap, dtype, xp)
+    c_m = _cast((lv.a_m * (lv.b_t * lv.b_t)) / lv.gap, dtype, xp)
+    t_x0 = c_t * xt + c_m * xm
+    if kind == "x0":
+        out = t_x0
+    else:
+        t_eps = (xt - a_t * t_x0) / b_t
+        out = _from_x0_eps(kind, t_x0, t_eps, a_t, b_t, lv, dtype, xp)
+    return _cast(out, x_t.dtype, xp)
+
+
+def _from_x0_eps(
+    kind: str, t_x0: Array, t_eps: Array, a_t: Array, b_t: Array, lv: Levels, dtype: Any, xp: Namespace
+) -> Array:
+    if kind == "epsilon":
+        return t_eps
+    if kind == "v":
+        return a_t * t_eps - b_t * t_x0
+    if kind == "score":
+        return -t_eps / b_t
+    da, db = lv.schedule.derivatives(lv.sigma, xp)
+    return _cast(da, dtype, xp) * t_x0 + _cast(db, dtype, xp) * t_eps
+
+
+def kernel(lv: Levels, x_tmin: Array, noise: Array, dtype: Any, xp: Namespace) -> Array:
+    """``(a_t / a_m) x_tmin + (sqrt(D) / a_m) noise`` on arrays already in the arithmetic dtype."""
+    scale = _cast(lv.a_t / lv.a_m, dtype, xp)
+    spread = _cast(xp.sqrt(lv.gap) / lv.a_m, dtype, xp)
+    return scale * x_tmin + spread * noise
+
+
+def ambient_pair(
+    x_tmin: Array,
+    sigma_min: Array | float,
+    sigma: Array | float,
+    noise: Array,
+    /,
+    *,
+    prediction: str = "x0",
+    schedule: Any = "vp",
+    xp: Namespace | None = None,
+) -> tuple[Array, Array]:
+    r"""Network input ``x_t`` and its ambient target, built from the fresh noise (the noise form).
+
+    With ``z = noise`` and ``D`` as in :func:`ambient_target`:
+
+    .. math::
+        x_t = \frac{a_t}{a_m} x_{t_{min}} + \frac{\sqrt D}{a_m} z,\qquad
+        T_\epsilon = \frac{a_m b_t}{\sqrt D} z,\qquad
+        T_{x0} = \frac{x_{t_{min}}}{a_m} - \frac{a_t b_m^2}{a_m \sqrt D} z,
+
+    ``T_v = a_t T_eps - b_t T_x0``, ``T_score = -T_eps / b_t`` and
+    ``T_velocity = a'_t T_x0 + b'_t T_eps``. The result equals ``(renoise(...),
+    ambient_target(...))`` up to rounding, but involves no cancellation: it stays accurate to a few
+    ulp as ``sigma -> sigma_min`` and in bf16 / fp16, and at ``sigma_min = 0`` it is bit-exactly
+    ``(add_noise(x0, sigma, noise), standard_target(x0, noise, sigma))``. Prefer it whenever you
+    draw the fresh noise yourself; use :func:`ambient_target` when ``x_t`` is given.
+
+    Parameters
+    ----------
+    x_tmin : array
+        Trusted sample at ``sigma_min`` (the clean ``x0`` where ``sigma_min == 0``).
+    sigma_min, sigma : array or float
+        Trusted and current level, aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``.
+    noise : array
+        Fresh standard Gaussian noise ``z``, same shape as ``x_tmin``.
+    prediction, schedule, xp
+        As in :func:`ambient_target`.
+
+    Returns
+    -------
+    (x_t, target) : tuple of arrays
+        Both with the shape, dtype and namespace of ``x_tmin``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss import ambient_pair
+    >>> x_tmin, z = np.array([0.5, -0.2]), np.array([1.0, 0.3])
+    >>> x_t, target = ambient_pair(x_tmin, 0.0, 0.6, z, prediction="epsilon")
+    >>> bool((target == z).all())    # clean sample: the target is the noise itself
+    True
+    """
+    kind = canonical_prediction(prediction)
+    xp = _prepare({"x_tmin": x_tmin, "noise": noise}, {"sigma_min": sigma_min, "sigma": sigma}, xp)
+    lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
+    dtype = _tensor_dtype(xp, x_tmin, noise)
+    xm, z = _cast(x_tmin, dtype, xp), _cast(noise, dtype, xp)
+    root = xp.sqrt(lv.gap)
+    x_t = kernel(lv, xm, z, dtype, xp)
+    c_eps = (lv.a_m * lv.b_t) / root
+    if kind == "epsilon":
+        target = _cast(c_eps, dtype, xp) * z
+    elif kind == "score":
+        target = (z * _cast(-c_eps, dtype, xp)) / _cast(lv.b_t, dtype, xp)
+    else:
+        c_x = 1 / lv.a_m
+        c_z = -(lv.a_t * (lv.b_m * lv.b_m)) / (lv.a_m * root)  # T_x0 = c_x x_tmin + c_z z
+        if kind == "v":
+            c_x, c_z = -(lv.b_t * c_x), lv.a_t * c_eps - lv.b_t * c_z
+        elif kind == "velocity":
+            da, db = lv.schedule.derivatives(lv.sigma, xp)
+            c_x, c_z = da * c_x, db * c_eps + da * c_z
+        target = _cast(c_x, dtype, xp) * xm + _cast(c_z, dtype, xp) * z
+    return _cast(x_t, x_tmin.dtype, xp), _cast(target, x_tmin.dtype, xp)
+
+
+def standard_target(
+    x0: Array,
+    noise: Array,
+    sigma: Array | float,
+    /,
+    *,
+    prediction: str = "x0",
+    schedule: Any = "vp",
+    xp: Namespace | None = None,
+) -> Array:
+    """The ordinary denoising target for ``x_t = add_noise(x0, sigma, noise)``.
+
+    ``x0``, ``noise``, ``a * noise - b * x0``, ``-noise / b`` or ``a' x0 + b' noise`` for
+    ``prediction`` x0, epsilon, v, score and velocity. This is what :func:`ambient_pair` returns
+    bit-exactly at ``sigma_min = 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss import standard_target
+    >>> standard_target(np.array([1.0]), np.array([0.5]), 1.0, prediction="v", schedule="ve")
+    array([-0.5])
+    """
+    kind = canonical_prediction(prediction)
+    xp = _prepare({"x0": x0, "noise": noise}, {"sigma": sigma}, xp)
+    if kind == "x0":
+        return x0
+    if kind == "epsilon":
+        return noise
+    sched = get_schedule(schedule)
+    s, a, b = single_level(x0, "x0", sigma, sched, xp)
+    dtype = _tensor_dtype(xp, x0, noise)
+    x, z = _cast(x0, dtype, xp), _cast(noise, dtype, xp)
+    if kind == "v":
+        out = _cast(a, dtype, xp) * z - _cast(b, dtype, xp) * x
+    elif kind == "score":
+        out = -z / _cast(b, dtype, xp)
+    else:
+        da, db = sched.derivatives(s, xp)
+        out = _cast(da, dtype, xp) * x + _cast(db, dtype, xp) * z
+    return _cast(out, x0.dtype, xp)
