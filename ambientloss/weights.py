@@ -52,7 +52,10 @@ def _levels(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | Non
     arrays = [v for v in (sigma, sigma_min) if not is_scalar(v)]
     if xp is None:
         xp = namespace({"sigma": sigma, "sigma_min": sigma_min}, None) if arrays else numpy_namespace()
-    longest = max((tuple(a.shape) for a in arrays), key=len, default=())  # type: ignore[attr-defined]
+    longest: tuple[int, ...] = ()
+    for a in arrays:  # a plain loop: max(..., key=len) is a graph break under torch.compile
+        if len(a.shape) > len(longest):  # type: ignore[attr-defined]
+            longest = tuple(a.shape)  # type: ignore[attr-defined]
     device = getattr(arrays[0], "device", None) if arrays else None
     like = _Shape(longest, xp.float32 if arrays else xp.float64, device)
     return pair_levels(like, "sigma", sigma, sigma_min, schedule, xp), xp
@@ -77,6 +80,20 @@ def _x0_coefficient_sq_times_b2(kind: str, lv: Levels, xp: Namespace) -> Array:
         return (a * a + b * b) ** 2
     da, db = lv.schedule.derivatives(lv.sigma, xp)
     return (da * b - db * a) ** 2
+
+
+def _snr_over_q2(kind: str, lv: Levels, xp: Namespace) -> Array:
+    """``SNR / Q_k^2 = a_t^2 / (b_t^2 Q_k^2)`` in closed form (finite where ``a_t = 0``)."""
+    a, b = lv.a_t, lv.b_t
+    if kind == "x0":
+        return (a * a) / (b * b)
+    if kind == "epsilon":
+        return xp.ones_like(a)
+    if kind == "score":
+        return b * b
+    if kind == "v":
+        return (a * a) / (a * a + b * b) ** 2
+    return _safe_div(a * a, _x0_coefficient_sq_times_b2(kind, lv, xp), xp)
 
 
 def loss_weight(
@@ -162,12 +179,11 @@ def loss_weight(
         w = one * (lv.gap / lv.gap)  # NaN for inadmissible pairs, like every other policy
     if base is not None:
         a_t2 = lv.a_t * lv.a_t
-        if base == "edm":
-            x0_weight = (b_t2 + sd2 * a_t2) / (b_t2 * sd2)
-            w = w * _safe_div(x0_weight * b_t2, _x0_coefficient_sq_times_b2(kind, lv, xp), xp)
-        else:  # min(SNR, gamma) / Q_k^2 = min(1, gamma / SNR) * SNR / (Q_k^2)
+        if base == "edm":  # (b^2 + sd^2 a^2) / (b^2 sd^2) on the x0 loss, divided by Q_k^2
+            w = w * _safe_div((b_t2 + sd2 * a_t2) / sd2, _x0_coefficient_sq_times_b2(kind, lv, xp), xp)
+        else:  # min(SNR, gamma) / Q_k^2 = min(1, gamma / SNR) * SNR / Q_k^2
             clip = xp.minimum(one, _safe_div(min_snr_gamma * b_t2, a_t2, xp))
-            w = w * clip * _safe_div(a_t2, _x0_coefficient_sq_times_b2(kind, lv, xp), xp)
+            w = w * clip * _snr_over_q2(kind, lv, xp)
     if cap is not None:
         w = xp.minimum(w, xp.full_like(w, cap))
     return w

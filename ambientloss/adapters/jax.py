@@ -1,0 +1,304 @@
+r"""JAX adapter: pure, key-based ambient targets and losses for ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
+
+Every function binds ``xp=jax.numpy``, draws noise only from the ``jax.random`` key it is given and
+accepts one unbatched example (scalar levels, ``x`` of shape ``(T, D)``) as well as a batch
+(levels of shape ``(B,)`` or ``(B, T)`` aligned with the leading axes of ``x``), so ``jax.vmap``
+over examples gives the batched result. Sharded inputs keep their sharding.
+
+Eagerly, inadmissible levels raise ``ValueError`` as in the core. Under ``jax.jit`` values cannot be
+checked: entries with ``sigma <= sigma_min`` come out NaN in the target and the weight. Mask them
+with ``where=admissible(sigma, sigma_min)``; the masked loss and its gradient stay finite.
+
+Examples
+--------
+>>> import jax, jax.numpy as jnp
+>>> from ambientloss.adapters import jax as alj
+>>> x_tmin = jnp.zeros((4, 16, 7), jnp.float32)
+>>> sigma_min = jnp.array([0.0, 0.3, 0.3, 0.5], jnp.float32)
+>>> sigma = jnp.array([0.4, 0.6, 0.2, 0.9], jnp.float32)       # the third pair is inadmissible
+>>> @jax.jit
+... def step(key, x_tmin, sigma_min, sigma):
+...     x_t, target = alj.ambient_pair(key, x_tmin, sigma_min, sigma)
+...     pred = 0.5 * x_t                                          # the network
+...     return alj.ambient_loss(pred, target, sigma, sigma_min, where=alj.admissible(sigma, sigma_min))
+>>> loss = step(jax.random.key(0), x_tmin, sigma_min, sigma)
+>>> bool(jnp.isfinite(loss)), loss.dtype
+(True, dtype('float32'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from .. import losses, noising, targets, weights
+from .._arrays import is_scalar
+
+__all__ = [
+    "add_noise",
+    "admissible",
+    "ambient_loss",
+    "ambient_pair",
+    "ambient_target",
+    "loss_weight",
+    "renoise",
+    "training_loss",
+]
+
+Array = jax.Array
+Level = jax.Array | float
+
+
+def _dtype(x: Array) -> Any:
+    """Arithmetic dtype: float64 for float64 data, float32 otherwise (bf16 / fp16 included)."""
+    return jnp.float64 if x.dtype == jnp.float64 else jnp.float32
+
+
+def _level(value: Level, dtype: Any) -> Array:
+    """A Python number becomes an array of ``dtype``, so levels never carry a device or sharding of their own."""
+    return jnp.asarray(value, dtype=dtype) if is_scalar(value) else jnp.asarray(value)
+
+
+def _pad(a: Array, ndim: int) -> Array:
+    return jnp.reshape(a, a.shape + (1,) * (ndim - a.ndim))
+
+
+def admissible(sigma: Level, sigma_min: Level) -> Array:
+    """Boolean mask of the pairs with a defined target, ``sigma > sigma_min`` (``sigma > 0`` when clean).
+
+    Levels align on their leading axes, so ``(B,)`` against ``(B, T)`` gives ``(B, T)``. Use it as
+    ``where=`` of :func:`ambient_loss` under ``jax.jit``, where inadmissible targets are NaN.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import admissible
+    >>> admissible(jnp.array([0.5, 0.3, 0.0]), jnp.array([0.3, 0.3, 0.0])).tolist()
+    [True, False, False]
+    """
+    s, m = jnp.asarray(sigma), jnp.asarray(sigma_min)
+    ndim = max(s.ndim, m.ndim)
+    return _pad(s, ndim) > _pad(m, ndim)
+
+
+def ambient_pair(
+    key: Array,
+    x_tmin: Array,
+    sigma_min: Level,
+    sigma: Level,
+    /,
+    *,
+    prediction: str = "x0",
+    schedule: Any = "vp",
+) -> tuple[Array, Array]:
+    r"""Draw ``z ~ N(0, I)`` from ``key``; return the network input ``x_t`` and its ambient target.
+
+    .. math::
+        x_t = \frac{a_t}{a_m} x_{t_{min}} + \frac{\sqrt D}{a_m} z,\qquad
+        T_{x0} = \frac{x_{t_{min}}}{a_m} - \frac{a_t b_m^2}{a_m \sqrt D} z,\qquad
+        D = a_m^2 b_t^2 - a_t^2 b_m^2,
+
+    and the other predictions as in :func:`ambientloss.ambient_pair`, which this calls with
+    ``noise = jax.random.normal(key, x_tmin.shape, dtype)``; ``dtype`` is float64 for float64 data,
+    float32 otherwise. At ``sigma_min = 0`` the target is bit-exactly the standard one.
+
+    Parameters
+    ----------
+    key : jax.Array
+        A ``jax.random`` key (typed or raw ``uint32``).
+    x_tmin : jax.Array
+        Trusted sample at ``sigma_min``: one example ``(T, D)`` or a batch ``(B, T, D)``.
+    sigma_min, sigma : jax.Array or float
+        Levels aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``.
+    prediction, schedule
+        As in :func:`ambientloss.ambient_target`.
+
+    Returns
+    -------
+    (x_t, target) : tuple of jax.Array
+        Both with the shape and dtype of ``x_tmin``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import ambient_pair
+    >>> x_t, target = ambient_pair(jax.random.key(0), jnp.ones((16, 7), jnp.float32), 0.3, 0.6)
+    >>> x_t.shape, target.dtype
+    ((16, 7), dtype('float32'))
+    """
+    x = jnp.asarray(x_tmin)
+    dtype = _dtype(x)
+    noise = jax.random.normal(key, x.shape, dtype)
+    return targets.ambient_pair(
+        x, _level(sigma_min, dtype), _level(sigma, dtype), noise, prediction=prediction, schedule=schedule, xp=jnp
+    )
+
+
+def ambient_target(
+    x_t: Array, x_tmin: Array, sigma: Level, sigma_min: Level, /, *, prediction: str = "x0", schedule: Any = "vp"
+) -> Array:
+    r""":func:`ambientloss.ambient_target` on JAX arrays: ``T_x0 = (a_m b_t^2 x_tmin - a_t b_m^2 x_t) / D``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import ambient_target
+    >>> x = jnp.array([0.3, -1.2], jnp.float32)
+    >>> bool((ambient_target(x + 1, x, 0.5, 0.0) == x).all())   # clean sample: the target is x_tmin
+    True
+    """
+    x = jnp.asarray(x_t)
+    d = _dtype(x)
+    return targets.ambient_target(
+        x, jnp.asarray(x_tmin), _level(sigma, d), _level(sigma_min, d), prediction=prediction, schedule=schedule, xp=jnp
+    )
+
+
+def add_noise(x0: Array, sigma: Level, noise: Array, /, *, schedule: Any = "vp") -> Array:
+    r""":func:`ambientloss.add_noise` on JAX arrays: ``x_t = a(sigma) x0 + b(sigma) noise``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import add_noise
+    >>> add_noise(jnp.ones(2, jnp.float32), 0.5, jnp.array([0.0, 2.0], jnp.float32), schedule="ve").tolist()
+    [1.0, 2.0]
+    """
+    x = jnp.asarray(x0)
+    return noising.add_noise(x, _level(sigma, _dtype(x)), jnp.asarray(noise), schedule=schedule, xp=jnp)
+
+
+def renoise(x_tmin: Array, sigma_min: Level, sigma: Level, noise: Array, /, *, schedule: Any = "vp") -> Array:
+    r""":func:`ambientloss.renoise` on JAX arrays: ``x_t = (a_t / a_m) x_tmin + (sqrt(D) / a_m) noise``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import renoise
+    >>> renoise(jnp.ones(1, jnp.float32), 0.6, 1.0, jnp.ones(1, jnp.float32), schedule="ve").tolist()
+    [1.7999999523162842]
+    """
+    x = jnp.asarray(x_tmin)
+    d = _dtype(x)
+    return noising.renoise(x, _level(sigma_min, d), _level(sigma, d), jnp.asarray(noise), schedule=schedule, xp=jnp)
+
+
+def loss_weight(sigma: Level, sigma_min: Level, /, *, dtype: Any = jnp.float32, **options: Any) -> Array:
+    """:func:`ambientloss.loss_weight` on JAX arrays; Python numbers become arrays of ``dtype``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import loss_weight
+    >>> round(float(loss_weight(0.5, 0.3)), 6)   # 1 - 0.3**2 / 0.5**2
+    0.64
+    """
+    return weights.loss_weight(_level(sigma, dtype), _level(sigma_min, dtype), xp=jnp, **options)
+
+
+def ambient_loss(
+    pred: Array,
+    target: Array,
+    sigma: Level,
+    sigma_min: Level,
+    /,
+    *,
+    weighting: str = "inverse_variance",
+    prediction: str = "x0",
+    schedule: Any = "vp",
+    where: Array | None = None,
+    reduction: str = "mean",
+    batch_ndim: int = 1,
+    **weight_options: Any,
+) -> Array:
+    r"""Weighted, masked squared error against an ambient target.
+
+    .. math::
+        \ell = \frac{\sum_{i\ \text{valid}} w(\sigma_i, \sigma_{min,i}) (h_i - T_i)^2}{\#\{i\ \text{valid}\}},
+        \qquad w = \rho = (1 - r)\frac{\sigma_d^2}{\sigma_d^2 + b_m^2 / a_m^2}
+        \ \text{for}\ \texttt{"inverse\_variance"},\quad r = \frac{a_t^2 b_m^2}{a_m^2 b_t^2}.
+
+    Parameters
+    ----------
+    pred, target : jax.Array
+        Network output and ambient target of equal shape (one example or a batch).
+    sigma, sigma_min : jax.Array or float
+        The levels the target was built with.
+    weighting : {"inverse_variance", "none", "ambient_o", "x_tmin"}
+        The ``policy`` of :func:`ambientloss.loss_weight`.
+    prediction, schedule
+        As in :func:`ambientloss.ambient_target`; ``prediction`` matters only with ``base=``.
+    where : bool jax.Array, optional
+        Valid entries aligned with the leading axes of ``pred``, e.g. ``admissible(sigma, sigma_min)``
+        or a ``(B, T)`` padding mask. Masked entries contribute nothing, not even to the gradient,
+        also where their target or weight is NaN.
+    reduction : {"mean", "per_sample", "sum", "none"}
+        As in :func:`ambientloss.squared_error`. On one example, ``"mean"`` under ``jax.vmap``
+        equals ``"per_sample"`` on the batch.
+    batch_ndim : int
+        Leading axes kept by ``"per_sample"``.
+    **weight_options
+        ``base``, ``sigma_data``, ``s_max``, ``min_snr_gamma`` or ``cap`` of :func:`ambientloss.loss_weight`.
+
+    Returns
+    -------
+    jax.Array
+        In float32 (float64 for float64 inputs).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import ambient_loss
+    >>> pred, target = jnp.zeros((3, 2), jnp.float32), jnp.ones((3, 2), jnp.float32)
+    >>> round(float(ambient_loss(pred, target, 0.5, 0.3)), 6)   # weight 1 - 0.3**2 / 0.5**2
+    0.64
+    """
+    p = jnp.asarray(pred)
+    d = jnp.promote_types(_dtype(p), _dtype(jnp.asarray(target)))
+    level, level_min = _level(sigma, d), _level(sigma_min, d)
+    w = weights.loss_weight(
+        level, level_min, policy=weighting, prediction=prediction, schedule=schedule, xp=jnp, **weight_options
+    )
+    mask = None if where is None else jnp.asarray(where)
+    return losses.squared_error(
+        p, jnp.asarray(target), weight=w, where=mask, reduction=reduction, batch_ndim=batch_ndim, xp=jnp
+    )
+
+
+def training_loss(
+    params: Any,
+    key: Array,
+    x_tmin: Array,
+    sigma_min: Level,
+    sigma: Level,
+    /,
+    *,
+    apply_fn: Callable[[Any, Array, Any], Array],
+    prediction: str = "x0",
+    schedule: Any = "vp",
+    where: Array | None = None,
+    **loss_options: Any,
+) -> Array:
+    """One ambient training loss: ``ambient_loss(apply_fn(params, x_t, sigma), target, ...)``.
+
+    ``(x_t, target)`` come from :func:`ambient_pair` with ``key``; ``params`` is first so that
+    ``jax.value_and_grad(training_loss)`` differentiates the model. ``**loss_options`` go to
+    :func:`ambient_loss` (``weighting``, ``reduction``, ``base``...).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from ambientloss.adapters.jax import training_loss
+    >>> x = jnp.ones((4, 3), jnp.float32)
+    >>> grads = jax.grad(training_loss)(jnp.zeros(()), jax.random.key(0), x, 0.2, 0.5, apply_fn=lambda p, x, s: p * x)
+    >>> bool(jnp.isfinite(grads))
+    True
+    """
+    x_t, target = ambient_pair(key, x_tmin, sigma_min, sigma, prediction=prediction, schedule=schedule)
+    pred = apply_fn(params, x_t, sigma)
+    return ambient_loss(
+        pred, target, sigma, sigma_min, prediction=prediction, schedule=schedule, where=where, **loss_options
+    )

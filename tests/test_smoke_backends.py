@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+import ambientloss as al
+
+PREDICTIONS = ["x0", "epsilon", "v", "score", "velocity"]
+
+
+@pytest.mark.parametrize("prediction", PREDICTIONS)
+@pytest.mark.parametrize("schedule", ["vp", "ve", "flow"])
+def test_pair_matches_target_every_backend(backend, prediction, schedule):
+    rng = np.random.default_rng(0)
+    x_m = rng.normal(size=(4, 3, 2))
+    z = rng.normal(size=(4, 3, 2))
+    m = np.array([0.0, 0.2, 0.3, 0.5])
+    s = np.array([0.4, 0.5, 0.9, 0.6])
+    xb, zb, mb, sb = (backend.asarray(v) for v in (x_m, z, m, s))
+    x_t, target = al.ambient_pair(xb, mb, sb, zb, prediction=prediction, schedule=schedule)
+    x_t2 = al.renoise(xb, mb, sb, zb, schedule=schedule)
+    t2 = al.ambient_target(x_t2, xb, sb, mb, prediction=prediction, schedule=schedule)
+    assert x_t.dtype == xb.dtype and target.shape == xb.shape
+    tol = 200 * backend.eps
+    np.testing.assert_allclose(backend.to_numpy(x_t), backend.to_numpy(x_t2), rtol=tol, atol=tol)
+    np.testing.assert_allclose(backend.to_numpy(target), backend.to_numpy(t2), rtol=tol * 10, atol=tol * 10)
