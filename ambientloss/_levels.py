@@ -100,5 +100,7 @@ def pair_levels(
     a_m = xp.where(clean, one, a_m)
     b_m = xp.where(clean, zero, b_m)
     gap = xp.where(clean, b_t * b_t, sched.gap(s, m, xp))
-    gap = xp.where(order_ok, gap, xp.full_like(gap, math.nan))
+    # under tracing nothing above could raise: every inadmissible entry becomes NaN, never a finite value
+    valid = order_ok & (m >= sched.lower) & (m <= sched.upper) & (s <= sched.upper)
+    gap = xp.where(valid, gap, xp.full_like(gap, math.nan))
     return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype)

@@ -22,3 +22,12 @@ def test_pair_matches_target_every_backend(backend, prediction, schedule):
     tol = 200 * backend.eps
     np.testing.assert_allclose(backend.to_numpy(x_t), backend.to_numpy(x_t2), rtol=tol, atol=tol)
     np.testing.assert_allclose(backend.to_numpy(target), backend.to_numpy(t2), rtol=tol * 10, atol=tol * 10)
+
+
+@pytest.mark.parametrize("schedule", ["vp", "ve", "flow"])
+def test_renoise_from_level_zero_is_add_noise_bit_exactly(backend, schedule):
+    rng = np.random.default_rng(1)
+    x0, z = backend.asarray(rng.normal(size=(5, 3))), backend.asarray(rng.normal(size=(5, 3)))
+    s = backend.asarray(rng.uniform(0.05, 0.95, size=5))
+    out = backend.to_numpy(al.renoise(x0, 0.0, s, z, schedule=schedule))
+    np.testing.assert_array_equal(out, backend.to_numpy(al.add_noise(x0, s, z, schedule=schedule)))
