@@ -1,0 +1,305 @@
+r"""PyTorch adapter: the ambient loss as an :class:`torch.nn.Module` for a diffusion training step.
+
+A training step builds the network input ``x_t`` and its target from the trusted sample ``x_tmin``
+(the clean data where ``sigma_min == 0``) through the noise form of :func:`ambientloss.ambient_pair`,
+then takes the weighted, masked squared error
+
+.. math::
+    \mathcal L = \frac{\sum_{i\ \text{valid}} w(\sigma, \sigma_{min})\, (h_\theta(x_t)_i - T_i)^2}
+                      {\#\{i\ \text{valid}\}},
+
+whose minimiser is the standard denoiser for any data law. At ``sigma_min = 0`` everything is
+bit-exactly the standard loss (``target == noise`` for ``"epsilon"``). Every core call passes
+``xp=array_api_compat.torch``, so the module runs under ``torch.compile(fullgraph=True)`` without
+graph breaks or warnings. Targets and the loss are float32 for bf16 / fp16 inputs (float64 stays
+float64), also under :func:`torch.autocast`.
+
+Examples
+--------
+>>> import torch
+>>> from ambientloss.adapters.torch import AmbientLoss
+>>> loss_fn = AmbientLoss(prediction="epsilon")
+>>> x_tmin = torch.zeros(2, 16, 7)                  # (B, horizon, action_dim)
+>>> sigma_min = torch.tensor([0.0, 0.3])            # 0 marks a clean sample
+>>> sigma = torch.tensor([0.5, 0.6])
+>>> x_t, target = loss_fn.prepare(x_tmin, sigma_min, sigma, generator=torch.Generator().manual_seed(0))
+>>> pred = torch.zeros_like(x_t, requires_grad=True)   # model(x_t, t, cond) in a real step
+>>> loss = loss_fn(pred, target, sigma, sigma_min)
+>>> loss.backward()
+>>> loss.dtype, pred.grad.shape
+(torch.float32, torch.Size([2, 16, 7]))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat.torch as xp
+import torch
+from torch import Tensor, nn
+
+from .._arrays import is_traced
+from ..discrete import Discrete
+from ..losses import REDUCTIONS, squared_error
+from ..schedules import get_schedule
+from ..targets import ambient_pair, ambient_target, canonical_prediction
+from ..weights import BASE_WEIGHTS, POLICIES, loss_weight
+
+__all__ = ["AmbientLoss", "xp"]
+
+Level = Tensor | float
+
+
+def _wide(x: Tensor) -> Tensor:
+    """bf16 / fp16 tensors in float32, where the core computes anyway; others unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+class AmbientLoss(nn.Module):
+    r"""Ambient diffusion loss ``w(sigma, sigma_min) * (pred - T)**2`` with masks and reductions.
+
+    Parameters
+    ----------
+    prediction : str
+        What the network predicts, with diffusers' names: ``"epsilon"``, ``"sample"`` (``"x0"``),
+        ``"v_prediction"`` (``"v"``), ``"velocity"`` (``"flow"``) or ``"score"``.
+    schedule : str or Schedule
+        ``"vp"`` (default), ``"ve"``, ``"flow"``, a :class:`~ambientloss.Discrete` table (see
+        :meth:`from_scheduler`) or a :class:`~ambientloss.Custom` schedule.
+    weighting : {"inverse_variance", "none", "ambient_o", "x_tmin"}
+        Policy of :func:`ambientloss.loss_weight`; ``"inverse_variance"`` gives every ambient sample
+        the residual variance of a clean one (VP, ``sigma_data = 1``: ``1 - sigma_min^2 / sigma^2``).
+    base : {None, "edm", "min_snr"}
+        Optional level-only base weight, converted to ``prediction``.
+    sigma_data, s_max, min_snr_gamma, cap
+        As in :func:`ambientloss.loss_weight`.
+    reduction : {"mean", "per_sample", "sum", "none"}
+        Default reduction of :meth:`forward`. ``"per_sample"`` returns ``(B,)`` losses, each divided
+        by its own valid count: what LeRobot's ``SampleWeighter`` calls ``reduction="none"``.
+        ``"none"`` returns the per-element loss.
+    batch_ndim : int
+        Leading axes kept by ``"per_sample"``.
+
+    Notes
+    -----
+    Under ``torch.compile`` values cannot be checked: inadmissible entries (``sigma <= sigma_min``,
+    levels outside the schedule's domain) come out NaN in ``x_t``, the target and the weight.
+    Masking them with ``where=loss_fn.admissible(sigma, sigma_min)`` keeps the loss and its gradient
+    finite; feed ``torch.nan_to_num(x_t)`` to the network so that those rows cannot reach the
+    parameter gradients either.
+    """
+
+    def __init__(
+        self,
+        prediction: str = "epsilon",
+        schedule: Any = "vp",
+        *,
+        weighting: str = "inverse_variance",
+        base: str | None = None,
+        sigma_data: float = 1.0,
+        s_max: float | None = 4.0,
+        min_snr_gamma: float = 5.0,
+        cap: float | None = None,
+        reduction: str = "mean",
+        batch_ndim: int = 1,
+    ) -> None:
+        super().__init__()
+        canonical_prediction(prediction)  # ValueError naming ``prediction`` when unknown
+        for name, value, valid in (("weighting", weighting, POLICIES), ("base", base, BASE_WEIGHTS)):
+            if value not in valid:
+                msg = f"unknown {name} {value!r}; valid values are {', '.join(map(repr, valid))}"
+                raise ValueError(msg)
+        if reduction not in REDUCTIONS:
+            msg = f"unknown reduction {reduction!r}; valid values are {', '.join(map(repr, REDUCTIONS))}"
+            raise ValueError(msg)
+        numbers = {"sigma_data": sigma_data, "s_max": s_max, "min_snr_gamma": min_snr_gamma, "cap": cap}
+        for name, number in numbers.items():
+            if number is not None and not (isinstance(number, (int, float)) and number > 0 and math.isfinite(number)):
+                msg = f"{name} must be a positive finite number, got {number!r}"
+                raise ValueError(msg)
+        self.prediction = prediction
+        self.schedule = get_schedule(schedule)
+        self.weighting, self.base, self.reduction, self.batch_ndim = weighting, base, reduction, batch_ndim
+        self.sigma_data, self.s_max, self.min_snr_gamma, self.cap = sigma_data, s_max, min_snr_gamma, cap
+        # timestep -> level table (float64, CPU); moved to the timesteps' device on use, never cast by .to()
+        self._levels: Tensor | None = None
+        if isinstance(self.schedule, Discrete):
+            self._levels = torch.from_numpy(self.schedule.sigmas.copy())
+
+    @classmethod
+    def from_scheduler(cls, scheduler: Any, **kwargs: Any) -> AmbientLoss:
+        """Build from a diffusers-style DDPM / DDIM scheduler (duck-typed; diffusers is not imported).
+
+        Reads ``scheduler.alphas_cumprod`` (levels ``sqrt(1 - alphas_cumprod[t])``) and
+        ``scheduler.config.prediction_type`` (unless ``prediction=`` is given); other keyword
+        arguments go to :class:`AmbientLoss`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from types import SimpleNamespace
+        >>> from ambientloss import Discrete
+        >>> ac = Discrete.from_diffusers("squaredcos_cap_v2", num_train_timesteps=100).alphas_cumprod
+        >>> scheduler = SimpleNamespace(alphas_cumprod=torch.tensor(ac, dtype=torch.float32),
+        ...                             config=SimpleNamespace(prediction_type="sample"))
+        >>> loss_fn = AmbientLoss.from_scheduler(scheduler)
+        >>> loss_fn.prediction, loss_fn.sigma_for_timestep(torch.tensor([0, 50, 99]))
+        ('sample', tensor([0.0251, 0.7223, 1.0000]))
+        """
+        if kwargs.get("prediction") is None:
+            config = getattr(scheduler, "config", None)  # a dict, diffusers' FrozenDict or a namespace
+            get = config.get if isinstance(config, dict) else lambda key: getattr(config, key, None)
+            kwargs["prediction"] = get("prediction_type") or "epsilon"
+        return cls(schedule=Discrete.from_scheduler(scheduler), **kwargs)
+
+    def sigma_for_timestep(self, timesteps: Tensor, *, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Levels ``sqrt(1 - alphas_cumprod[t])`` of integer ``timesteps``, on their device.
+
+        ``-1`` marks a clean sample and gives level 0, so a ``t_min`` tensor converts directly.
+        Out-of-range timesteps raise ``ValueError`` (give NaN under ``torch.compile``).
+        """
+        if self._levels is None:
+            msg = f"sigma_for_timestep needs a Discrete schedule, not {self.schedule!r}; use AmbientLoss.from_scheduler"
+            raise TypeError(msg)
+        if not isinstance(timesteps, Tensor) or timesteps.dtype.is_floating_point or timesteps.dtype.is_complex:
+            msg = f"timesteps must be an integer tensor, got {getattr(timesteps, 'dtype', type(timesteps).__name__)}"
+            raise TypeError(msg)
+        n = self._levels.shape[0]
+        outside = (timesteps < -1) | (timesteps >= n)
+        if not is_traced(outside) and bool(outside.any()):
+            bad = timesteps[outside][0].item()
+            msg = f"timesteps must lie in [-1, {n - 1}] (-1 marks a clean sample), got {bad}"
+            raise ValueError(msg)
+        table = self._levels.to(dtype).to(timesteps.device)
+        level = table[timesteps.clamp(0, n - 1)]
+        level = torch.where(timesteps < 0, torch.zeros_like(level), level)
+        return torch.where(outside, torch.full_like(level, math.nan), level)
+
+    def admissible(self, sigma: Level, sigma_min: Level) -> Tensor:
+        """Boolean mask of the level pairs with a defined target, to pass as ``where=`` under compile.
+
+        ``sigma > sigma_min`` with both inside the schedule's domain (and ``sigma`` below its top
+        for the ``"velocity"`` prediction of a VP schedule); ``False`` at NaN.
+        """
+        s, m = torch.as_tensor(sigma), torch.as_tensor(sigma_min)
+        lower, upper = self.schedule.lower, self.schedule.upper
+        singular = self.schedule.velocity_singular_at_upper and canonical_prediction(self.prediction) == "velocity"
+        return (s > m) & (m >= lower) & ((s < upper) if singular else (s <= upper))
+
+    def prepare(
+        self,
+        x_tmin: Tensor,
+        sigma_min: Level,
+        sigma: Level,
+        noise: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        r"""Network input ``x_t`` and target from the trusted sample, by :func:`ambientloss.ambient_pair`.
+
+        ``x_t = (a_t / a_m) x_tmin + (sqrt(D) / a_m) z`` with fresh noise ``z``. At ``sigma_min = 0``
+        ``x_t`` is bit-exactly :func:`ambientloss.add_noise` (diffusers' ``add_noise`` at the same
+        level) and the target is the standard one (``z`` for ``"epsilon"``, ``x_tmin`` for ``"sample"``).
+
+        Parameters
+        ----------
+        x_tmin : Tensor
+            Trusted samples at ``sigma_min``, shape ``(B, ...)``.
+        sigma_min, sigma : Tensor or float
+            Levels of shape ``()``, ``(B,)``, ... aligned with the leading axes of ``x_tmin``.
+        noise : Tensor, optional
+            Fresh standard Gaussian noise shaped like ``x_tmin``; drawn with ``generator`` (the
+            global generator when ``None``) if omitted.
+        generator : torch.Generator, optional
+            Makes the drawn noise reproducible. ``torch.compile`` cannot trace a generator: pass
+            ``noise`` there, or omit both to use the global generator.
+
+        Returns
+        -------
+        (x_t, target) : tuple of Tensor
+            ``x_t`` in the dtype of ``x_tmin``; ``target`` in float32 for bf16 / fp16 inputs,
+            otherwise in the dtype of ``x_tmin``.
+        """
+        if noise is None:
+            dtype = x_tmin.dtype if x_tmin.dtype.is_floating_point else torch.float32
+            noise = torch.randn(x_tmin.shape, generator=generator, dtype=dtype, device=x_tmin.device)
+        if not isinstance(noise, Tensor):
+            msg = f"noise must be a torch.Tensor, got {type(noise).__name__}"
+            raise TypeError(msg)
+        x_t, target = ambient_pair(
+            _wide(x_tmin), sigma_min, sigma, _wide(noise), prediction=self.prediction, schedule=self.schedule, xp=xp
+        )
+        return x_t.to(x_tmin.dtype), target
+
+    def target(self, x_t: Tensor, x_tmin: Tensor, sigma: Level, sigma_min: Level) -> Tensor:
+        """Ambient target for a given ``x_t`` formed from ``x_tmin`` (:func:`ambientloss.ambient_target`).
+
+        Prefer :meth:`prepare` when drawing the noise yourself: it avoids cancellation near
+        ``sigma_min``. The result is float32 for bf16 / fp16 inputs.
+        """
+        return ambient_target(
+            _wide(x_t), _wide(x_tmin), sigma, sigma_min, prediction=self.prediction, schedule=self.schedule, xp=xp
+        )
+
+    def weight(self, sigma: Level, sigma_min: Level) -> Tensor:
+        """Per-sample weight ``w(sigma, sigma_min)`` (:func:`ambientloss.loss_weight`), float32 or float64."""
+        return loss_weight(
+            sigma,
+            sigma_min,
+            policy=self.weighting,
+            prediction=self.prediction,
+            schedule=self.schedule,
+            base=self.base,
+            sigma_data=self.sigma_data,
+            s_max=self.s_max,
+            min_snr_gamma=self.min_snr_gamma,
+            cap=self.cap,
+            xp=xp,
+        )
+
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        sigma: Level,
+        sigma_min: Level,
+        where: Tensor | None = None,
+        *,
+        reduction: str | None = None,
+    ) -> Tensor:
+        r"""Weighted, masked squared error ``w(sigma, sigma_min) * (pred - target)**2``, reduced.
+
+        Parameters
+        ----------
+        pred, target : Tensor
+            Network output and target of the same shape ``(B, ...)``; ``pred`` may be bf16 / fp16.
+        sigma, sigma_min : Tensor or float
+            The levels the target was built for.
+        where : bool Tensor, optional
+            Valid entries aligned with the leading axes of ``pred``, e.g. LeRobot's
+            ``~batch["action_is_pad"]`` of shape ``(B, T)``; masked entries contribute nothing and
+            the means divide by the number of valid entries.
+        reduction : str, optional
+            Overrides the module's reduction for this call.
+
+        Returns
+        -------
+        Tensor
+            A scalar, ``(B,)`` or per-element loss in float32 (float64 for float64 inputs).
+        """
+        return squared_error(
+            pred,
+            target,
+            weight=self.weight(sigma, sigma_min),
+            where=where,
+            reduction=self.reduction if reduction is None else reduction,
+            batch_ndim=self.batch_ndim,
+            xp=xp,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"prediction={self.prediction!r}, schedule={self.schedule!r}, weighting={self.weighting!r}, "
+            f"base={self.base!r}, reduction={self.reduction!r}"
+        )
