@@ -72,8 +72,11 @@ def numpy_namespace() -> Namespace:
 def device_of(x: Array) -> Any:
     """The device of ``x`` read without ``array_api_compat.device`` (which warns under compile).
 
-    JAX tracers have no ``.device``; ``None`` then lets the array library place new arrays.
+    JAX arrays get ``None``: tracers have no ``.device``, sharded arrays report a sharding, and JAX
+    places new constants correctly without one.
     """
+    if type(x).__module__.startswith("jax"):
+        return None
     try:
         return x.device
     except (AttributeError, ValueError):

@@ -43,11 +43,30 @@ def _check_one(level: Array, name: str, schedule: Schedule, xp: Namespace) -> No
     )
 
 
+def _inside(level: Array, schedule: Schedule) -> Array:
+    """True where ``level`` is a number in the schedule's domain: exactly the entries ``_check_one`` accepts."""
+    upper = schedule.upper
+    below_top = (level <= upper) if math.isfinite(upper) else (level < math.inf)
+    return (level >= schedule.lower) & below_top  # False at NaN
+
+
+def _all_admissible(conditions: list[Array], xp: Namespace) -> bool:
+    """One reduction (one device sync) over concrete conditions; the detailed checks only run on failure."""
+    if not conditions:
+        return True
+    ok = conditions[0]
+    for condition in conditions[1:]:
+        ok = ok & condition
+    ok = xp.all(ok)
+    return is_traced(ok) or bool(ok)  # concrete arrays captured by jax.jit still give traced conditions
+
+
 def single_level(x: Array, x_name: str, sigma: object, schedule: Any, xp: Namespace) -> tuple[Array, Array, Array]:
     """``(sigma, a, b)`` aligned with ``x``, for the forward process at one level."""
     sched = get_schedule(schedule)
     s = as_level(sigma, "sigma", x, x_name, compute_dtype(xp, x, sigma), xp)
-    _check_one(s, "sigma", sched, xp)
+    if not _all_admissible([] if is_traced(s) else [_inside(s, sched)], xp):
+        _check_one(s, "sigma", sched, xp)
     a, b = sched.alpha_sigma(s, xp)
     return s, a, b
 
@@ -73,34 +92,41 @@ def pair_levels(
     dtype = compute_dtype(xp, x, sigma, sigma_min)
     s = as_level(sigma, "sigma", x, x_name, dtype, xp)
     m = as_level(sigma_min, "sigma_min", x, x_name, dtype, xp)
-    _check_one(s, "sigma", sched, xp)
-    _check_one(m, "sigma_min", sched, xp)
     clean = m == 0
     order_ok = (s > m) if strict else ((s > m) | (clean & (s == m)))
+    conditions = [_inside(v, sched) for v in (s, m) if not is_traced(v)]
     if not is_traced(order_ok):
-        raise_where(
-            ~order_ok & ~clean,
-            xp,
-            "sigma must be greater than sigma_min where sigma_min > 0 (the transition kernel is "
-            "undefined otherwise); got sigma={s!r} and sigma_min={m!r}",
-            s=s,
-            m=m,
-        )
-        raise_where(~order_ok, xp, "sigma must be > 0 for a training target; got sigma={s!r}", s=s)
+        conditions.append(order_ok)
         if velocity and sched.velocity_singular_at_upper:
+            conditions.append(s < sched.upper)
+    if not _all_admissible(conditions, xp):  # name the first problem, in a fixed order
+        _check_one(s, "sigma", sched, xp)
+        _check_one(m, "sigma_min", sched, xp)
+        if not is_traced(order_ok):
             raise_where(
-                s >= sched.upper,
+                ~order_ok & ~clean,
                 xp,
-                f"prediction='velocity' diverges at the top of the {sched.name!r} schedule; got sigma={{s!r}}",
+                "sigma must be greater than sigma_min where sigma_min > 0 (the transition kernel is "
+                "undefined otherwise); got sigma={s!r} and sigma_min={m!r}",
                 s=s,
+                m=m,
             )
+            raise_where(~order_ok, xp, "sigma must be > 0 for a training target; got sigma={s!r}", s=s)
+            if velocity and sched.velocity_singular_at_upper:
+                raise_where(
+                    s >= sched.upper,
+                    xp,
+                    f"prediction='velocity' diverges at the top of the {sched.name!r} schedule; got sigma={{s!r}}",
+                    s=s,
+                )
     a_t, b_t = sched.alpha_sigma(s, xp)
     a_m, b_m = sched.alpha_sigma(m, xp)
     one, zero = xp.ones_like(a_m), xp.zeros_like(b_m)
     a_m = xp.where(clean, one, a_m)
     b_m = xp.where(clean, zero, b_m)
     gap = xp.where(clean, b_t * b_t, sched.gap(s, m, xp))
-    # under tracing nothing above could raise: every inadmissible entry becomes NaN, never a finite value
-    valid = order_ok & (m >= sched.lower) & (m <= sched.upper) & (s <= sched.upper)
-    gap = xp.where(valid, gap, xp.full_like(gap, math.nan))
+    if is_traced(order_ok):  # concrete levels were checked above, so every entry is admissible there
+        # under tracing nothing above could raise: every inadmissible entry becomes NaN, never a finite value
+        valid = order_ok & (m >= sched.lower) & (m <= sched.upper) & (s <= sched.upper)
+        gap = xp.where(valid, gap, xp.full_like(gap, math.nan))
     return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype)

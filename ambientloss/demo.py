@@ -84,7 +84,9 @@ def run_demo(cfg: DemoConfig = DemoConfig()) -> list[dict[str, float]]:
     mu, sigma = _problem(cfg, rng)
     chol = np.linalg.cholesky(sigma)
     clean = mu + rng.normal(size=(cfg.n_clean, cfg.dim)) @ chol.T
-    corrupt = mu + rng.normal(size=(cfg.n_corrupt, cfg.dim)) @ chol.T + cfg.tau * rng.normal(size=(cfg.n_corrupt, cfg.dim))
+    corrupt = (
+        mu + rng.normal(size=(cfg.n_corrupt, cfg.dim)) @ chol.T + cfg.tau * rng.normal(size=(cfg.n_corrupt, cfg.dim))
+    )
     sigma_min = cfg.tau / math.sqrt(1 + cfg.tau**2)
     x_tmin = corrupt / math.sqrt(1 + cfg.tau**2)  # frozen: the corrupt data are noisy samples themselves
     rows = []
@@ -101,7 +103,9 @@ def run_demo(cfg: DemoConfig = DemoConfig()) -> list[dict[str, float]]:
             level_min = np.full(len(xm), sigma_min)
             xm_t, target = ambient_pair(xm, level_min, np.full(len(xm), s), rng.normal(size=xm.shape), xp=xp)
             weight = loss_weight(np.full(len(xm), s), level_min, sigma_data=float(np.sqrt(np.trace(sigma) / cfg.dim)))
-            ambient_fit = _fit(np.concatenate([xc_t, xm_t]), np.concatenate([xc, target]), np.concatenate([ones_c, weight]))
+            ambient_fit = _fit(
+                np.concatenate([xc_t, xm_t]), np.concatenate([xc, target]), np.concatenate([ones_c, weight])
+            )
         else:
             ambient_fit = clean_fit
         a = math.sqrt((1 - s) * (1 + s))
@@ -132,9 +136,8 @@ def format_table(rows: list[dict[str, float]], cfg: DemoConfig) -> str:
     ]
     for r in rows:
         marker = " *" if r["sigma"] > sigma_min else ""
-        lines.append(
-            f"| {r['sigma']:.2f}{marker} | {r['bayes']:.4f} | {r['clean_only']:.2e} | {r['naive']:.2e} | {r['ambient']:.2e} |"
-        )
+        errors = " | ".join(f"{r[k]:.2e}" for k in ("clean_only", "naive", "ambient"))
+        lines.append(f"| {r['sigma']:.2f}{marker} | {r['bayes']:.4f} | {errors} |")
     lines.append("")
     lines.append("* corrupt samples are usable at this level (sigma > sigma_min); below it ambient = clean only.")
     return "\n".join(lines)

@@ -129,7 +129,8 @@ class Flow(Schedule):
         return -xp.ones_like(level), xp.ones_like(level)
 
     def gap(self, level: Array, level_min: Array, xp: Namespace) -> Array:
-        return (level - level_min) * (level + level_min - 2 * level * level_min)
+        # t + m - 2 t m written as a sum of two non-negative terms: no cancellation as t, m -> 1
+        return (level - level_min) * (level * (1 - level_min) + level_min * (1 - level))
 
     def from_schedule_free(self, nu: Array, xp: Namespace) -> Array:
         finite = nu < math.inf

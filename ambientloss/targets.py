@@ -229,7 +229,8 @@ def ambient_pair(
     xm, z = _cast(x_tmin, dtype, xp), _cast(noise, dtype, xp)
     root = xp.sqrt(lv.gap)
     x_t = kernel(lv, xm, z, dtype, xp)
-    c_eps = (lv.a_m * lv.b_t) / root
+    ab = lv.a_m * lv.b_t
+    c_eps = xp.sqrt((ab * ab) / lv.gap)  # not ab / root: XLA turns that into ab * rsqrt, inexact where ab^2 == D
     if kind == "epsilon":
         target = _cast(c_eps, dtype, xp) * z
     elif kind == "score":
@@ -237,12 +238,14 @@ def ambient_pair(
     else:
         c_x = 1 / lv.a_m
         c_z = -(lv.a_t * (lv.b_m * lv.b_m)) / (lv.a_m * root)  # T_x0 = c_x x_tmin + c_z z
-        if kind == "v":
-            c_x, c_z = -(lv.b_t * c_x), lv.a_t * c_eps - lv.b_t * c_z
-        elif kind == "velocity":
-            da, db = lv.schedule.derivatives(lv.sigma, xp)
-            c_x, c_z = da * c_x, db * c_eps + da * c_z
-        target = _cast(c_x, dtype, xp) * xm + _cast(c_z, dtype, xp) * z
+        if kind == "v":  # c_z z - c_x x_tmin, the shape of the standard a z - b x0: compilers fuse both alike
+            c_x, c_z = lv.b_t * c_x, lv.a_t * c_eps - lv.b_t * c_z
+            target = _cast(c_z, dtype, xp) * z - _cast(c_x, dtype, xp) * xm
+        else:
+            if kind == "velocity":
+                da, db = lv.schedule.derivatives(lv.sigma, xp)
+                c_x, c_z = da * c_x, db * c_eps + da * c_z
+            target = _cast(c_x, dtype, xp) * xm + _cast(c_z, dtype, xp) * z
     return _cast(x_t, x_tmin.dtype, xp), _cast(target, x_tmin.dtype, xp)
 
 

@@ -174,9 +174,10 @@ def loss_weight(
         w = xp.where(clean, one, (lv.gap * lv.gap) / (a_m2 * b_t2 * b_t2))
     elif policy == "ambient_o" and s_max is not None:
         inside = clean | (lv.gap * s_max >= a_m2 * b_t2)
-        w = xp.where(inside | (lv.gap != lv.gap), one, xp.zeros_like(one)) * (lv.gap / lv.gap)
+        w = xp.where(inside, one, xp.zeros_like(one))
     else:
-        w = one * (lv.gap / lv.gap)  # NaN for inadmissible pairs, like every other policy
+        w = one
+    w = w * (lv.gap / lv.gap)  # NaN for inadmissible pairs (only reachable under tracing), else exactly 1
     if base is not None:
         a_t2 = lv.a_t * lv.a_t
         if base == "edm":  # (b^2 + sd^2 a^2) / (b^2 sd^2) on the x0 loss, divided by Q_k^2

@@ -57,13 +57,21 @@ class Backend:
 def _numpy(dtype: Any) -> Backend:
     import array_api_compat.numpy as xp
 
-    return Backend(f"numpy-{np.dtype(dtype).name}", xp, dtype, float(np.finfo(dtype).eps), lambda a: np.asarray(a, dtype))
+    return Backend(
+        f"numpy-{np.dtype(dtype).name}", xp, dtype, float(np.finfo(dtype).eps), lambda a: np.asarray(a, dtype)
+    )
 
 
 def _strict() -> Backend:
     import array_api_strict as xp
 
-    return Backend("strict-float64", xp, xp.float64, float(np.finfo(np.float64).eps), lambda a: xp.asarray(np.asarray(a, np.float64)))
+    return Backend(
+        "strict-float64",
+        xp,
+        xp.float64,
+        float(np.finfo(np.float64).eps),
+        lambda a: xp.asarray(np.asarray(a, np.float64)),
+    )
 
 
 def _torch(dtype_name: str) -> Backend:
@@ -72,7 +80,11 @@ def _torch(dtype_name: str) -> Backend:
 
     dtype = getattr(torch, dtype_name)
     return Backend(
-        f"torch-{dtype_name}", xp, dtype, float(torch.finfo(dtype).eps), lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
+        f"torch-{dtype_name}",
+        xp,
+        dtype,
+        float(torch.finfo(dtype).eps),
+        lambda a: torch.as_tensor(np.asarray(a), dtype=dtype),
     )
 
 
@@ -80,7 +92,9 @@ def _jax(dtype_name: str) -> Backend:
     import jax.numpy as jnp
 
     dtype = getattr(jnp, dtype_name)
-    return Backend(f"jax-{dtype_name}", jnp, dtype, float(jnp.finfo(dtype).eps), lambda a: jnp.asarray(np.asarray(a), dtype=dtype))
+    return Backend(
+        f"jax-{dtype_name}", jnp, dtype, float(jnp.finfo(dtype).eps), lambda a: jnp.asarray(np.asarray(a), dtype=dtype)
+    )
 
 
 def _all_backends() -> list[Any]:

@@ -16,14 +16,18 @@ def _calls(x=X, x_tmin=X, sigma=S, sigma_min=M, noise=Z, **kw):
     return {
         "ambient_target": lambda: al.ambient_target(x, x_tmin, sigma, sigma_min, **kw),
         "ambient_pair": lambda: al.ambient_pair(x_tmin, sigma_min, sigma, noise, **kw),
-        "renoise": lambda: al.renoise(x_tmin, sigma_min, sigma, noise, **{k: v for k, v in kw.items() if k != "prediction"}),
+        "renoise": lambda: al.renoise(
+            x_tmin, sigma_min, sigma, noise, **{k: v for k, v in kw.items() if k != "prediction"}
+        ),
     }
 
 
 @pytest.mark.parametrize("fn", ["ambient_target", "ambient_pair", "renoise"])
 def test_sigma_not_above_sigma_min_names_index_and_values(fn):
     sigma = np.array([0.6, 0.6, 0.3, 0.6])  # index 2: sigma == sigma_min == 0.3
-    with pytest.raises(ValueError, match=r"sigma must be greater than sigma_min.*sigma=0.3 and sigma_min=0.3 at index \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"sigma must be greater than sigma_min.*sigma=0.3 and sigma_min=0.3 at index \(2,\)"
+    ):
         _calls(sigma=sigma)[fn]()
 
 
@@ -70,8 +74,8 @@ def test_negative_and_nan_sigma_min_arrays():
 
 @pytest.mark.parametrize("fn", ["ambient_target", "ambient_pair", "renoise"])
 def test_mismatched_shapes(fn):
+    bad = np.zeros((4, 16, 6))
     with pytest.raises(ValueError, match=r"must have the same shape, got \(4, 16, 7\) and \(4, 16, 6\)"):
-        bad = np.zeros((4, 16, 6))
         _calls(**({"x_tmin": bad} if fn == "ambient_target" else {"noise": bad}))[fn]()
 
 
@@ -79,8 +83,11 @@ def test_mismatched_shapes(fn):
 @pytest.mark.parametrize(
     ("sigma", "match"),
     [
-        (np.full(16, 0.6), r"sigma with shape \(16,\) does not align with the leading axes of x_t?(min)? with shape "
-         r"\(4, 16, 7\) \(axis 0: 16 vs 4\)"),
+        (
+            np.full(16, 0.6),
+            r"sigma with shape \(16,\) does not align with the leading axes of x_t?(min)? with shape "
+            r"\(4, 16, 7\) \(axis 0: 16 vs 4\)",
+        ),
         (np.full((4, 1, 1, 1), 0.6), r"sigma with shape \(4, 1, 1, 1\) has more axes than x_t?(min)?"),
         (np.full((4, 3), 0.6), r"sigma with shape \(4, 3\) does not align .* \(axis 1: 3 vs 16\)"),
     ],
@@ -120,18 +127,18 @@ def test_unknown_schedule_lists_the_valid_ones():
 
 
 def test_not_an_array():
-    with pytest.raises(TypeError, match="x_tmin must be an array or a Python number, got builtins.list"):
+    with pytest.raises(TypeError, match=r"x_tmin must be an array or a Python number, got builtins\.list"):
         al.ambient_target(X, [[0.0]], S, M)
 
 
 def test_mixed_libraries():
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match="x_tmin is a torch.Tensor but x_t is a numpy.ndarray"):
+    with pytest.raises(TypeError, match=r"x_tmin is a torch\.Tensor but x_t is a numpy\.ndarray"):
         al.ambient_target(X, torch.zeros(4, 16, 7, dtype=torch.float64), S, M)
-    with pytest.raises(TypeError, match="sigma is a numpy.ndarray but x_t is a torch.Tensor"):
-        t = torch.zeros(4, 16, 7)
+    t = torch.zeros(4, 16, 7)
+    with pytest.raises(TypeError, match=r"sigma is a numpy\.ndarray but x_t is a torch\.Tensor"):
         al.ambient_target(t, t, S, 0.0)
-    with pytest.raises(TypeError, match="noise is a numpy.ndarray but x_tmin is a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"noise is a numpy\.ndarray but x_tmin is a torch\.Tensor"):
         al.ambient_pair(torch.zeros(4, 16, 7), 0.0, 0.5, Z)
 
 

@@ -55,12 +55,15 @@ def test_masked_entries_ignore_nan_targets_and_weights(backend):
     mask = np.ones(pred.shape, dtype=bool)
     mask[0] = False
     out = al.squared_error(
-        backend.asarray(pred), backend.asarray(target), weight=backend.asarray(weight),
+        backend.asarray(pred),
+        backend.asarray(target),
+        weight=backend.asarray(weight),
         where=_native_bool(backend, mask),
         reduction="none",
     )
     out = backend.to_numpy(out)
-    assert np.all(np.isfinite(out)) and np.all(out[0] == 0)
+    assert np.all(np.isfinite(out))
+    assert np.all(out[0] == 0)
     np.testing.assert_allclose(out[2], 2 * (pred[2] - target[2]) ** 2, rtol=50 * backend.eps)
 
 

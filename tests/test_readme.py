@@ -27,7 +27,8 @@ def test_torch_example_runs():
         "model": lambda x, sigma, obs: net(x),
     }
     exec(block, scope)
-    assert torch.isfinite(scope["loss"]) and net.weight.grad is not None
+    assert torch.isfinite(scope["loss"])
+    assert net.weight.grad is not None
 
 
 def test_jax_example_runs():
@@ -39,4 +40,5 @@ def test_jax_example_runs():
     sigma_min = jax.numpy.asarray([0.0, 0.3, 0.5, 0.0], dtype=jax.numpy.float32)
     sigma = jax.numpy.asarray([0.4, 0.6, 0.9, 0.2], dtype=jax.numpy.float32)
     value, grad = jax.value_and_grad(scope["loss_fn"])(1.0, x_tmin, sigma_min, sigma, jax.random.key(0))
-    assert np.isfinite(float(value)) and np.isfinite(float(grad))
+    assert np.isfinite(float(value))
+    assert np.isfinite(float(grad))

@@ -49,7 +49,8 @@ def test_discrete_from_scheduler_and_torch_timesteps():
     sched = al.Discrete.from_scheduler(scheduler)
     t = torch.tensor([3, 42])
     s = sched.sigma_for_timestep(t)
-    assert isinstance(s, torch.Tensor) and s.dtype == torch.float32
+    assert isinstance(s, torch.Tensor)
+    assert s.dtype == torch.float32
     assert torch.equal(sched.timestep_for_sigma(s), t)
 
 

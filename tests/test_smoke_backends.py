@@ -18,7 +18,8 @@ def test_pair_matches_target_every_backend(backend, prediction, schedule):
     x_t, target = al.ambient_pair(xb, mb, sb, zb, prediction=prediction, schedule=schedule)
     x_t2 = al.renoise(xb, mb, sb, zb, schedule=schedule)
     t2 = al.ambient_target(x_t2, xb, sb, mb, prediction=prediction, schedule=schedule)
-    assert x_t.dtype == xb.dtype and target.shape == xb.shape
+    assert x_t.dtype == xb.dtype
+    assert target.shape == xb.shape
     tol = 200 * backend.eps
     np.testing.assert_allclose(backend.to_numpy(x_t), backend.to_numpy(x_t2), rtol=tol, atol=tol)
     np.testing.assert_allclose(backend.to_numpy(target), backend.to_numpy(t2), rtol=tol * 10, atol=tol * 10)

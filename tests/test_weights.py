@@ -89,7 +89,8 @@ def test_cap_and_composition():
 def test_levels_align_on_leading_axes_and_keep_namespace():
     torch = pytest.importorskip("torch")
     w = al.loss_weight(torch.full((4, 16), 0.6), torch.tensor([0.0, 0.1, 0.2, 0.3]))
-    assert w.shape == (4, 16) and w.dtype == torch.float32
+    assert w.shape == (4, 16)
+    assert w.dtype == torch.float32
     np.testing.assert_allclose(w[:, 0].numpy(), 1 - np.array([0.0, 0.1, 0.2, 0.3]) ** 2 / 0.36, rtol=1e-6)
 
 

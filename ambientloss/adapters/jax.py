@@ -6,8 +6,9 @@ accepts one unbatched example (scalar levels, ``x`` of shape ``(T, D)``) as well
 over examples gives the batched result. Sharded inputs keep their sharding.
 
 Eagerly, inadmissible levels raise ``ValueError`` as in the core. Under ``jax.jit`` values cannot be
-checked: entries with ``sigma <= sigma_min`` come out NaN in the target and the weight. Mask them
-with ``where=admissible(sigma, sigma_min)``; the masked loss and its gradient stay finite.
+checked: entries with ``sigma <= sigma_min`` come out NaN in the target and the weight (the network
+input of :func:`ambient_pair` stays finite). Mask them with ``where=admissible(sigma, sigma_min)``;
+the masked loss and its gradients stay finite.
 
 Examples
 --------
@@ -119,7 +120,9 @@ def ambient_pair(
     Returns
     -------
     (x_t, target) : tuple of jax.Array
-        Both with the shape and dtype of ``x_tmin``.
+        Both with the shape and dtype of ``x_tmin``. Under ``jax.jit``, where ``sigma <= sigma_min``
+        the target is NaN and ``x_t`` is ``x_tmin`` (its limit at ``sigma = sigma_min``), so a
+        network fed the batch leaks no NaN into parameter gradients once the loss masks them.
 
     Examples
     --------
@@ -131,10 +134,10 @@ def ambient_pair(
     """
     x = jnp.asarray(x_tmin)
     dtype = _dtype(x)
+    m, s = _level(sigma_min, dtype), _level(sigma, dtype)
     noise = jax.random.normal(key, x.shape, dtype)
-    return targets.ambient_pair(
-        x, _level(sigma_min, dtype), _level(sigma, dtype), noise, prediction=prediction, schedule=schedule, xp=jnp
-    )
+    x_t, target = targets.ambient_pair(x, m, s, noise, prediction=prediction, schedule=schedule, xp=jnp)
+    return jnp.where(_pad(admissible(s, m), x.ndim), x_t, x), target
 
 
 def ambient_target(

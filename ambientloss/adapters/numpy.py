@@ -31,14 +31,18 @@ def _f64(value: Any) -> Any:
     return value if isinstance(value, (int, float)) else np.asarray(value, dtype=np.float64)
 
 
-def add_noise(x0: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = "vp") -> tuple[np.ndarray, np.ndarray]:
+def add_noise(
+    x0: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = "vp"
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``noise`` from ``rng`` and return ``(add_noise(x0, sigma, noise), noise)`` in float64."""
     x = _f64(x0)
     noise = rng.standard_normal(x.shape)
     return noising.add_noise(x, _f64(sigma), noise, schedule=schedule, xp=xp), noise
 
 
-def renoise(x_tmin: Any, sigma_min: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = "vp") -> np.ndarray:
+def renoise(
+    x_tmin: Any, sigma_min: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = "vp"
+) -> np.ndarray:
     """Take ``x_tmin`` from ``sigma_min`` to ``sigma`` with noise drawn from ``rng`` (float64)."""
     x = _f64(x_tmin)
     noise = rng.standard_normal(x.shape)
