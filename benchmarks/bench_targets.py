@@ -22,14 +22,16 @@ Run ``python benchmarks/bench_targets.py --help`` for the options.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib.util
 import math
+import os
 import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +47,6 @@ SIZES: dict[str, tuple[int, ...]] = {
 BACKENDS = ("numpy", "torch", "torch.compile", "jax.jit")
 _BACKEND_ALIASES = {"compile": "torch.compile", "jax": "jax.jit", "eager": "torch"}
 VARIANTS = ("plain", "pair", "renoise")
-AMBIENT = ("pair", "renoise")
 
 #: memory traffic of the ambient step over the plain one when fully fused (six arrays against five)
 FLOOR = 6 / 5
@@ -155,13 +156,27 @@ def _tracemalloc_peak(steps: dict[str, Step], args: tuple[Any, ...]) -> Callable
     return measure
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the profiler's start / stop notices, which its native code writes straight to fd 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _torch_profiler_peak(steps: dict[str, Step], args: tuple[Any, ...]) -> Callable[[str], float | None]:
     """Peak of the running sum of CPU allocations and frees recorded by ``torch.profiler``."""
     from torch.profiler import ProfilerActivity, profile
 
     def measure(variant: str) -> float | None:
         gc.collect()
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             out = steps[variant](*args)
             del out
         results = getattr(prof.profiler, "kineto_results", None) if prof.profiler is not None else None
@@ -257,25 +272,32 @@ CONFIGS = (
 # --------------------------------------------------------------------------- measurement
 
 
-def _run(fn: Step, args: tuple[Any, ...], sync: Callable[[Any], None], n: int) -> float:
-    start = time.perf_counter()
+#: ``wall``: elapsed time; ``cpu``: CPU time of every thread of this process, which other processes on a
+#: shared machine barely disturb (it misses time spent waiting, so prefer ``wall`` on a quiet machine)
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _run(fn: Step, args: tuple[Any, ...], sync: Callable[[Any], None], n: int, clock: Callable[[], float]) -> float:
+    start = clock()
     for _ in range(n):
         sync(fn(*args))
-    return time.perf_counter() - start
+    return clock() - start
 
 
-def measure(prep: Prepared, row: Row, repeats: int, warmup: int, min_sample_s: float) -> None:
+def measure(
+    prep: Prepared, row: Row, repeats: int, warmup: int, min_sample_s: float, clock: Callable[[], float]
+) -> None:
     """Warm up, calibrate the calls per sample on the plain step, then time the variants interleaved."""
     for _ in range(warmup):
         for variant in VARIANTS:
             prep.sync(prep.steps[variant](*prep.args))
-    single = min(_run(prep.steps["plain"], prep.args, prep.sync, 1) for _ in range(3))
+    single = min(_run(prep.steps["plain"], prep.args, prep.sync, 1, time.perf_counter) for _ in range(3))
     row.inner = max(1, math.ceil(min_sample_s / max(single, 1e-9)))
     row.times = {v: [] for v in VARIANTS}
     for r in range(repeats):
         shift = r % len(VARIANTS)  # rotate the order so no variant always runs first
         for variant in VARIANTS[shift:] + VARIANTS[:shift]:
-            elapsed = _run(prep.steps[variant], prep.args, prep.sync, row.inner)
+            elapsed = _run(prep.steps[variant], prep.args, prep.sync, row.inner, clock)
             row.times[variant].append(elapsed / row.inner)
     for variant in VARIANTS:
         row.peak[variant] = prep.memory(variant)
@@ -382,6 +404,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--min-sample-ms", type=float, default=5.0, help="calls per sample are raised until one sample lasts this long"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1, stable on a shared machine; 0 keeps torch's default)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall: elapsed time (default); cpu: process CPU time, steadier on a machine shared with other jobs",
+    )
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warmup, 1 call per sample (smoke test)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -411,16 +445,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs.append(config)
     print(
         f"ambientloss {al.__version__}: ambient step / plain step without the network, float32, medians of "
-        f"{args.repeats} interleaved samples"
+        f"{args.repeats} interleaved samples, {args.clock} clock"
     )
     print(
         f"floor {FLOOR:.1f} (six arrays of memory traffic against five); goals <= {GOAL_COMPILED} under "
         f"torch.compile and jax.jit, <= {GOAL_EAGER} eager"
     )
     versions = [f"numpy {np.__version__}"]
-    for name in ("torch", "jax"):
-        if any(c.module == name for c in configs):
-            versions.append(f"{name} {__import__(name).__version__}")
+    if any(c.module == "torch" for c in configs):
+        import torch
+
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        versions.append(f"torch {torch.__version__} ({torch.get_num_threads()} intra-op threads)")
+    if any(c.module == "jax" for c in configs):
+        import jax
+
+        versions.append(f"jax {jax.__version__} ({jax.devices()[0].platform})")
     print(", ".join(versions))
     rows: list[Row] = []
     tasks = [(c, s) for c in configs for s in args.sizes]
@@ -428,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         row = Row(config.label, config.kind, config.memory_measure, size, shape)
         try:
             prep = config.prepare(shape, config.explicit)
-            measure(prep, row, args.repeats, args.warmup, args.min_sample_ms / 1e3)
+            measure(prep, row, args.repeats, args.warmup, args.min_sample_ms / 1e3, CLOCKS[args.clock])
         except Exception as exc:  # report and continue with the other configurations
             row.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
         rows.append(row)
