@@ -50,25 +50,58 @@ def _inside(level: Array, schedule: Schedule) -> Array:
     return (level >= schedule.lower) & below_top  # False at NaN
 
 
-def _all_admissible(conditions: list[Array], xp: Namespace) -> bool:
-    """One reduction (one device sync) over concrete conditions; the detailed checks only run on failure."""
-    if not conditions:
-        return True
-    ok = conditions[0]
-    for condition in conditions[1:]:
-        ok = ok & condition
-    ok = xp.all(ok)
-    return is_traced(ok) or bool(ok)  # concrete arrays captured by jax.jit still give traced conditions
+def _admissible(s: Array, m: Array, sched: Schedule, *, strict: bool, velocity: bool) -> Array:
+    """Every condition on a level pair in one boolean array (False at NaN).
+
+    ``m >= lower``, ``s > m`` (or ``s == m == 0`` when not strict) and ``s <= upper`` imply that both
+    levels lie in the domain, so five comparisons cover what the detailed checks report one by one.
+    """
+    order = (s > m) if strict else ((s > m) | ((s == m) & (m == 0)))
+    upper = sched.upper
+    if not math.isfinite(upper):
+        top = s < math.inf
+    elif velocity and sched.velocity_singular_at_upper:
+        top = s < upper
+    else:
+        top = s <= upper
+    return (m >= sched.lower) & order & top
 
 
 def single_level(x: Array, x_name: str, sigma: object, schedule: Any, xp: Namespace) -> tuple[Array, Array, Array]:
     """``(sigma, a, b)`` aligned with ``x``, for the forward process at one level."""
     sched = get_schedule(schedule)
     s = as_level(sigma, "sigma", x, x_name, compute_dtype(xp, x, sigma), xp)
-    if not _all_admissible([] if is_traced(s) else [_inside(s, sched)], xp):
+    inside = _inside(s, sched)
+    if not is_traced(inside) and not bool(xp.all(inside)):
         _check_one(s, "sigma", sched, xp)
     a, b = sched.alpha_sigma(s, xp)
     return s, a, b
+
+
+def _explain(s: Array, m: Array, sched: Schedule, xp: Namespace, *, strict: bool, velocity: bool) -> None:
+    """Raise the ``ValueError`` that names the first inadmissible entry of a failed level pair."""
+    _check_one(s, "sigma", sched, xp)
+    _check_one(m, "sigma_min", sched, xp)
+    clean = m == 0
+    order_ok = (s > m) if strict else ((s > m) | (clean & (s == m)))
+    raise_where(
+        ~order_ok & ~clean,
+        xp,
+        "sigma must be greater than sigma_min where sigma_min > 0 (the transition kernel is "
+        "undefined otherwise); got sigma={s!r} and sigma_min={m!r}",
+        s=s,
+        m=m,
+    )
+    raise_where(~order_ok, xp, "sigma must be > 0 for a training target; got sigma={s!r}", s=s)
+    if velocity and sched.velocity_singular_at_upper:
+        raise_where(
+            s >= sched.upper,
+            xp,
+            f"prediction='velocity' diverges at the top of the {sched.name!r} schedule; got sigma={{s!r}}",
+            s=s,
+        )
+    msg = "sigma and sigma_min are not an admissible pair of noise levels"  # not reached: a check above fires
+    raise ValueError(msg)
 
 
 def pair_levels(
@@ -92,41 +125,18 @@ def pair_levels(
     dtype = compute_dtype(xp, x, sigma, sigma_min)
     s = as_level(sigma, "sigma", x, x_name, dtype, xp)
     m = as_level(sigma_min, "sigma_min", x, x_name, dtype, xp)
-    clean = m == 0
-    order_ok = (s > m) if strict else ((s > m) | (clean & (s == m)))
-    conditions = [_inside(v, sched) for v in (s, m) if not is_traced(v)]
-    if not is_traced(order_ok):
-        conditions.append(order_ok)
-        if velocity and sched.velocity_singular_at_upper:
-            conditions.append(s < sched.upper)
-    if not _all_admissible(conditions, xp):  # name the first problem, in a fixed order
-        _check_one(s, "sigma", sched, xp)
-        _check_one(m, "sigma_min", sched, xp)
-        if not is_traced(order_ok):
-            raise_where(
-                ~order_ok & ~clean,
-                xp,
-                "sigma must be greater than sigma_min where sigma_min > 0 (the transition kernel is "
-                "undefined otherwise); got sigma={s!r} and sigma_min={m!r}",
-                s=s,
-                m=m,
-            )
-            raise_where(~order_ok, xp, "sigma must be > 0 for a training target; got sigma={s!r}", s=s)
-            if velocity and sched.velocity_singular_at_upper:
-                raise_where(
-                    s >= sched.upper,
-                    xp,
-                    f"prediction='velocity' diverges at the top of the {sched.name!r} schedule; got sigma={{s!r}}",
-                    s=s,
-                )
+    ok = _admissible(s, m, sched, strict=strict, velocity=velocity)
+    traced = is_traced(ok)
+    if not traced and not bool(xp.all(ok)):  # one sync; then name the first problem, in a fixed order
+        _explain(s, m, sched, xp, strict=strict, velocity=velocity)
     a_t, b_t = sched.alpha_sigma(s, xp)
     a_m, b_m = sched.alpha_sigma(m, xp)
-    one, zero = xp.ones_like(a_m), xp.zeros_like(b_m)
-    a_m = xp.where(clean, one, a_m)
-    b_m = xp.where(clean, zero, b_m)
-    gap = xp.where(clean, b_t * b_t, sched.gap(s, m, xp))
-    if is_traced(order_ok):  # concrete levels were checked above, so every entry is admissible there
-        # under tracing nothing above could raise: every inadmissible entry becomes NaN, never a finite value
-        valid = order_ok & (m >= sched.lower) & (m <= sched.upper) & (s <= sched.upper)
-        gap = xp.where(valid, gap, xp.full_like(gap, math.nan))
+    gap = sched.gap(s, m, xp)
+    if not sched.exact_at_zero:  # a clean entry is a_m = 1, b_m = 0, D = b_t * b_t whatever the schedule says
+        clean = m == 0
+        a_m = xp.where(clean, xp.ones_like(a_m), a_m)
+        b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
+        gap = xp.where(clean, b_t * b_t, gap)
+    if traced:  # nothing could be checked: every inadmissible entry becomes NaN, never a finite value
+        gap = xp.where(ok, gap, xp.full_like(gap, math.nan))
     return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype)

@@ -39,6 +39,8 @@ class Schedule:
     upper: float = 1.0
     #: whether the level-time velocity ``dx/dlevel`` diverges at :attr:`upper` (VP in ``s``-time)
     velocity_singular_at_upper: bool = False
+    #: whether level 0 gives exactly ``a = 1``, ``b = 0`` and ``gap(s, 0) == b(s) * b(s)`` in floating point
+    exact_at_zero: bool = False
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         """Return ``(a, b)`` at ``level``."""
@@ -80,6 +82,7 @@ class VP(Schedule):
     """Variance preserving, ``x = sqrt(1 - s^2) x0 + s eps`` with ``s`` in ``[0, 1]``."""
 
     name = "vp"
+    exact_at_zero = True
     velocity_singular_at_upper = True
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -102,6 +105,7 @@ class VE(Schedule):
     """Variance exploding (EDM), ``x = x0 + sigma eps`` with ``sigma >= 0``."""
 
     name = "ve"
+    exact_at_zero = True
     upper = math.inf
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -121,6 +125,7 @@ class Flow(Schedule):
     """Rectified flow, ``x = (1 - t) x0 + t eps`` with ``t`` in ``[0, 1]`` (noise at ``t = 1``)."""
 
     name = "flow"
+    exact_at_zero = True
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         return 1 - level, level
