@@ -169,7 +169,8 @@ def loss_weight(
     a_m2, b_t2, b_m2 = lv.a_m * lv.a_m, lv.b_t * lv.b_t, lv.b_m * lv.b_m
     sd2 = sigma_data * sigma_data
     if policy == "inverse_variance":
-        w = xp.where(clean, one, (lv.gap * sd2) / (b_t2 * (sd2 * a_m2 + b_m2)))
+        rho = (lv.gap * sd2) / (b_t2 * (sd2 * a_m2 + b_m2))
+        w = xp.where(clean, one, xp.minimum(rho, one))  # rho <= 1 exactly, not up to rounding
     elif policy == "x_tmin":
         w = xp.where(clean, one, (lv.gap * lv.gap) / (a_m2 * b_t2 * b_t2))
     elif policy == "ambient_o" and s_max is not None:
