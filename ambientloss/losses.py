@@ -11,6 +11,13 @@ __all__ = ["REDUCTIONS", "squared_error"]
 REDUCTIONS = ("none", "per_sample", "mean", "sum")
 
 
+def check_reduction(reduction: str) -> None:
+    """Raise ``ValueError`` unless ``reduction`` is one of :data:`REDUCTIONS`."""
+    if reduction not in REDUCTIONS:
+        msg = f"unknown reduction {reduction!r}; valid values are {', '.join(map(repr, REDUCTIONS))}"
+        raise ValueError(msg)
+
+
 def _broadcastable(value: Array, name: str, pred: Array, xp: Namespace) -> Array:
     shape = aligned_shape(tuple(value.shape), tuple(pred.shape), name, "pred")
     return xp.reshape(value, shape) if shape != tuple(value.shape) else value
@@ -69,9 +76,7 @@ def squared_error(
     >>> squared_error(pred, target, where=~is_pad, reduction="per_sample")
     array([1., 1.])
     """
-    if reduction not in REDUCTIONS:
-        msg = f"unknown reduction {reduction!r}; valid values are {', '.join(map(repr, REDUCTIONS))}"
-        raise ValueError(msg)
+    check_reduction(reduction)
     xp = namespace({"pred": pred, "target": target, "weight": weight, "where": where}, xp)
     check_floating(pred, "pred", xp)
     check_floating(target, "target", xp)

@@ -96,6 +96,33 @@ def _snr_over_q2(kind: str, lv: Levels, xp: Namespace) -> Array:
     return _safe_div(a * a, _x0_coefficient_sq_times_b2(kind, lv, xp), xp)
 
 
+def check_options(
+    *,
+    policy: str,
+    base: str | None,
+    sigma_data: float,
+    s_max: float | None,
+    min_snr_gamma: float,
+    cap: float | None,
+    policy_arg: str = "policy",
+) -> None:
+    """Raise ``ValueError`` naming the first bad option of :func:`loss_weight` (``policy`` as ``policy_arg``)."""
+    if policy not in POLICIES:
+        msg = f"unknown {policy_arg} {policy!r}; valid values are {', '.join(map(repr, POLICIES))}"
+        raise ValueError(msg)
+    if base not in BASE_WEIGHTS:
+        msg = f"unknown base {base!r}; valid values are {', '.join(map(repr, BASE_WEIGHTS))}"
+        raise ValueError(msg)
+    numbers = (("sigma_data", sigma_data), ("s_max", s_max), ("cap", cap), ("min_snr_gamma", min_snr_gamma))
+    for name, value in numbers:
+        if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+            msg = f"{name} must be a positive finite number, got {value!r}"
+            raise ValueError(msg)
+    if s_max is not None and s_max <= 1:
+        msg = f"s_max must be greater than 1, got {s_max!r}"
+        raise ValueError(msg)
+
+
 def loss_weight(
     sigma: Array | float,
     sigma_min: Array | float,
@@ -149,19 +176,7 @@ def loss_weight(
     >>> loss_weight(np.array([0.5, 0.5]), np.array([0.0, 0.3]))   # 1 - 0.3**2 / 0.5**2
     array([1.  , 0.64])
     """
-    if policy not in POLICIES:
-        msg = f"unknown policy {policy!r}; valid values are {', '.join(map(repr, POLICIES))}"
-        raise ValueError(msg)
-    if base not in BASE_WEIGHTS:
-        msg = f"unknown base {base!r}; valid values are {', '.join(map(repr, BASE_WEIGHTS))}"
-        raise ValueError(msg)
-    for name, value in (("sigma_data", sigma_data), ("s_max", s_max), ("cap", cap), ("min_snr_gamma", min_snr_gamma)):
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            msg = f"{name} must be a positive finite number, got {value!r}"
-            raise ValueError(msg)
-    if s_max is not None and s_max <= 1:
-        msg = f"s_max must be greater than 1, got {s_max!r}"
-        raise ValueError(msg)
+    check_options(policy=policy, base=base, sigma_data=sigma_data, s_max=s_max, min_snr_gamma=min_snr_gamma, cap=cap)
     kind = canonical_prediction(prediction)
     lv, xp = _levels(sigma, sigma_min, schedule, xp)
     clean = lv.sigma_min == 0

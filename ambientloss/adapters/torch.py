@@ -41,10 +41,10 @@ from torch import Tensor, nn
 
 from .._arrays import is_traced
 from ..discrete import Discrete
-from ..losses import REDUCTIONS, squared_error
+from ..losses import check_reduction, squared_error
 from ..schedules import get_schedule
 from ..targets import ambient_pair, ambient_target, canonical_prediction
-from ..weights import BASE_WEIGHTS, POLICIES, loss_weight
+from ..weights import check_options, loss_weight
 
 __all__ = ["AmbientLoss", "xp"]
 
@@ -106,18 +106,16 @@ class AmbientLoss(nn.Module):
     ) -> None:
         super().__init__()
         canonical_prediction(prediction)  # ValueError naming ``prediction`` when unknown
-        for name, value, valid in (("weighting", weighting, POLICIES), ("base", base, BASE_WEIGHTS)):
-            if value not in valid:
-                msg = f"unknown {name} {value!r}; valid values are {', '.join(map(repr, valid))}"
-                raise ValueError(msg)
-        if reduction not in REDUCTIONS:
-            msg = f"unknown reduction {reduction!r}; valid values are {', '.join(map(repr, REDUCTIONS))}"
-            raise ValueError(msg)
-        numbers = {"sigma_data": sigma_data, "s_max": s_max, "min_snr_gamma": min_snr_gamma, "cap": cap}
-        for name, number in numbers.items():
-            if number is not None and not (isinstance(number, (int, float)) and number > 0 and math.isfinite(number)):
-                msg = f"{name} must be a positive finite number, got {number!r}"
-                raise ValueError(msg)
+        check_options(
+            policy=weighting,
+            base=base,
+            sigma_data=sigma_data,
+            s_max=s_max,
+            min_snr_gamma=min_snr_gamma,
+            cap=cap,
+            policy_arg="weighting",
+        )
+        check_reduction(reduction)
         self.prediction = prediction
         self.schedule = get_schedule(schedule)
         self.weighting, self.base, self.reduction, self.batch_ndim = weighting, base, reduction, batch_ndim
