@@ -21,7 +21,11 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pytest
-from _gaussian import (
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import ambientloss as al
+from ambientloss.testing.gaussian import (
     KINDS,
     Gaussian,
     OracleSchedule,
@@ -36,10 +40,6 @@ from _gaussian import (
     target_variance,
     transition,
 )
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-import ambientloss as al
 
 SETTINGS = settings(
     suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]

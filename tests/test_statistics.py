@@ -16,9 +16,16 @@ import math
 
 import numpy as np
 import pytest
-from _gaussian import KINDS, Gaussian, OracleSchedule, pair_scalars, prediction_affine, target_variance
 
 import ambientloss as al
+from ambientloss.testing.gaussian import (
+    KINDS,
+    Gaussian,
+    OracleSchedule,
+    pair_scalars,
+    prediction_affine,
+    target_variance,
+)
 
 N = 200_000
 SEED = 20251126

@@ -19,7 +19,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _gaussian import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ambientloss as al
+from ambientloss.testing.gaussian import (
     KINDS,
     OracleSchedule,
     ambient_coefficients,
@@ -29,10 +33,6 @@ from _gaussian import (
     random_gaussian,
     transition,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import ambientloss as al
 
 SETTINGS = settings(
     suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
