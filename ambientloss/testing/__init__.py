@@ -4,8 +4,65 @@
 from their definitions, independently of :mod:`ambientloss.schedules`, and the posterior quantities
 ``E[x0 | x_t]``, ``E[eps | x_t]``, ``E[v | x_t]``, ``E[velocity | x_t]``, the score and
 ``E[x_tmin | x_t]`` for ``x0 ~ N(mu, Sigma)``.
+
+``ambientloss.testing.divergences`` holds KL, Bhattacharyya, Hellinger and total variation between
+noised Gaussians at the schedule-free level ``nu = b / a``, TV bounds and the exact ``sigma_min``;
+``ambientloss.testing.classifier`` the Bayes-optimal noise-conditional classifier and its exact means;
+``ambientloss.testing.mixture`` Gaussian-mixture (and point-mass) posterior means.
 """
 
+from .classifier import (
+    bayes_classifier,
+    bayes_logit,
+    classifier_mean_on_clean,
+    classifier_mean_on_corrupt,
+    per_sample_classifier_mean,
+    triangular_discrimination,
+)
+from .divergences import (
+    bhattacharyya,
+    hellinger,
+    kl,
+    mahalanobis,
+    normal_cdf,
+    normal_ppf,
+    scalars_from_level,
+    schedule_free_level,
+    sigma_min_bracket,
+    sigma_min_for_tv,
+    total_variation,
+    tv_bounds,
+    tv_lower_bound,
+    tv_threshold_delta,
+    tv_upper_bound,
+)
 from .gaussian import CLEAN, KINDS, Gaussian, OracleSchedule, Scalars, pair_scalars, random_gaussian
+from .mixture import GaussianMixture
 
 __all__ = ["CLEAN", "KINDS", "Gaussian", "OracleSchedule", "Scalars", "pair_scalars", "random_gaussian"]
+
+# divergences, sigma_min and the Bayes classifier (math 6.4-6.6)
+__all__ += [
+    "GaussianMixture",
+    "bayes_classifier",
+    "bayes_logit",
+    "bhattacharyya",
+    "classifier_mean_on_clean",
+    "classifier_mean_on_corrupt",
+    "hellinger",
+    "kl",
+    "mahalanobis",
+    "normal_cdf",
+    "normal_ppf",
+    "per_sample_classifier_mean",
+    "scalars_from_level",
+    "schedule_free_level",
+    "sigma_min_bracket",
+    "sigma_min_for_tv",
+    "total_variation",
+    "triangular_discrimination",
+    "tv_bounds",
+    "tv_lower_bound",
+    "tv_threshold_delta",
+    "tv_upper_bound",
+]
