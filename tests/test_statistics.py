@@ -25,6 +25,7 @@ from ambientloss.testing.gaussian import (
     pair_scalars,
     prediction_affine,
     target_variance,
+    transition,
 )
 
 N = 200_000
@@ -103,3 +104,29 @@ def test_regression_detects_the_plain_target(draws, schedule, t, m):
     want_slope = float(data.mean_x0(ts, np.ones(1))[0] - data.mean_x0(ts, np.zeros(1))[0])
     _, slope, _, se_s, _ = _ols(x_t, x_m / ms.a)
     assert abs(slope - want_slope) / se_s > 20
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_posterior_covariances_match_monte_carlo(kind):
+    """Cov(k | x_t) and Cov(x_m | x_t) of the oracle vs the residual covariance of a linear regression.
+
+    For jointly Gaussian variables the residual of the regression on x_t has exactly the conditional
+    covariance. Seed 7, N = 2e5, d = 2, VP levels s = 0.7, m = 0.4; tolerance 5 standard errors of each
+    entry (standard error sqrt((Var_ii Var_jj + Cov_ij^2) / N)).
+    """
+    rng = np.random.default_rng(7)
+    g = Gaussian(np.array([0.5, -1.0]), np.array([[1.2, 0.4], [0.4, 0.6]]))
+    t, m = pair_scalars(OracleSchedule("vp"), 0.7, 0.4)
+    n = 200_000
+    x0 = g.mu + rng.standard_normal((n, 2)) @ np.linalg.cholesky(g.Sigma).T
+    x_m = m.a * x0 + m.b * rng.standard_normal((n, 2))
+    alpha, beta = transition(t, m)
+    x_t = alpha * x_m + beta * rng.standard_normal((n, 2))
+    p, q = prediction_affine(kind, t)
+    design = np.column_stack([x_t, np.ones(n)])
+    for target, oracle in ((p * x_t + q * x0, g.posterior_cov(kind, t)), (x_m, g.cov_xm(t, m))):
+        residual = target - design @ np.linalg.lstsq(design, target, rcond=None)[0]
+        empirical = residual.T @ residual / (n - 3)
+        diag = np.diag(oracle)
+        se = np.sqrt((np.outer(diag, diag) + oracle**2) / n)
+        assert np.all(np.abs(empirical - oracle) < 5 * se), (empirical, oracle)

@@ -276,6 +276,16 @@ class Gaussian:
         """``Cov(x0 | x_t) = b_t^2 Sigma C_t^{-1}``."""
         return t.b**2 * self.Sigma @ np.linalg.inv(self.cov(t))
 
+    def posterior_cov(self, kind: str, t: Scalars) -> np.ndarray:
+        """``Cov(k | x_t) = Q_k^2 Cov(x0 | x_t)`` for ``k = P_k x_t + Q_k x0`` (score: ``-eps / b_t``)."""
+        _, q = prediction_affine(kind, t)
+        return q * q * self.cov_x0(t)
+
+    def cov_xm(self, t: Scalars, m: Scalars) -> np.ndarray:
+        """``Cov(x_m | x_t) = beta^2 C_m C_t^{-1}`` with ``beta^2 = D / a_m^2``."""
+        _, beta = transition(t, m)
+        return beta**2 * self.cov(m) @ np.linalg.inv(self.cov(t))
+
 
 def random_gaussian(rng: np.random.Generator, d: int, *, lo: float = 0.1, hi: float = 3.0) -> Gaussian:
     """Random mean and SPD covariance with eigenvalues in ``[lo, hi]`` (well conditioned)."""
