@@ -66,3 +66,8 @@ __all__ += [
     "tv_threshold_delta",
     "tv_upper_bound",
 ]
+
+# property-based verification of any ambient-target implementation (Hypothesis is imported lazily)
+from .check import CheckReport, PropertyResult, check_target_fn  # noqa: E402
+
+__all__ += ["CheckReport", "PropertyResult", "check_target_fn"]

@@ -1,0 +1,1 @@
+"""Runnable examples for ambientloss (importable from the repository root: ``examples.wrong_targets``)."""
