@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._levels import admissible
 from .conversions import alpha_sigma, convert_level, level_from_schedule_free, log_snr, schedule_free_level
 from .discrete import Discrete
 from .losses import squared_error
@@ -22,6 +23,7 @@ __all__ = [
     "Schedule",
     "__version__",
     "add_noise",
+    "admissible",
     "alpha_sigma",
     "ambient_pair",
     "ambient_target",

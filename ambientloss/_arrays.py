@@ -109,6 +109,22 @@ def compute_dtype(xp: Namespace, *arrays: Array) -> Any:
     return xp.float32
 
 
+def cast(a: Array, dtype: Any, xp: Namespace) -> Array:
+    """``a`` in ``dtype`` (no copy when it already is)."""
+    return a if a.dtype == dtype else xp.astype(a, dtype)
+
+
+def check_data(data: dict[str, Array], levels: dict[str, object], xp: Namespace | None) -> Namespace:
+    """Resolve the namespace of all inputs and check the data arrays: floating, equal shapes."""
+    xp = namespace({**data, **levels}, xp)
+    names = list(data)
+    for name in names:
+        check_floating(data[name], name, xp)
+    for name in names[1:]:
+        check_same_shape(data[names[0]], data[name], names[0], name)
+    return xp
+
+
 def aligned_shape(shape: tuple[int, ...], x_shape: tuple[int, ...], name: str, x_name: str) -> tuple[int, ...]:
     """Right-pad ``shape`` with ones to ``len(x_shape)`` after checking it matches the leading axes.
 

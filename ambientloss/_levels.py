@@ -11,7 +11,18 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ._arrays import Array, Namespace, as_level, compute_dtype, is_traced, raise_where
+from ._arrays import (
+    Array,
+    Namespace,
+    as_level,
+    compute_dtype,
+    device_of,
+    is_scalar,
+    is_traced,
+    namespace,
+    numpy_namespace,
+    raise_where,
+)
 from .schedules import Schedule, get_schedule
 
 
@@ -65,6 +76,64 @@ def _admissible(s: Array, m: Array, sched: Schedule, *, strict: bool, velocity: 
     else:
         top = s <= upper
     return (m >= sched.lower) & order & top
+
+
+class _Frame(NamedTuple):
+    """Stands in for the data array when only levels are given: they align with each other."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+    device: Any
+
+
+def level_frame(sigma: object, sigma_min: object, xp: Namespace | None) -> tuple[_Frame, Namespace]:
+    """A stand-in "data array" with the longer of the two level shapes, and the namespace.
+
+    Python numbers alone use NumPy in float64; arrays run in float32 unless one is float64.
+    """
+    arrays = [v for v in (sigma, sigma_min) if not is_scalar(v)]
+    if xp is None:
+        xp = namespace({"sigma": sigma, "sigma_min": sigma_min}, None) if arrays else numpy_namespace()
+    longest: tuple[int, ...] = ()
+    for a in arrays:  # a plain loop: max(..., key=len) is a graph break under torch.compile
+        if len(a.shape) > len(longest):  # type: ignore[attr-defined]
+            longest = tuple(a.shape)  # type: ignore[attr-defined]
+    device = device_of(arrays[0]) if arrays else None
+    return _Frame(longest, xp.float32 if arrays else xp.float64, device), xp
+
+
+def admissible(
+    sigma: Array | float,
+    sigma_min: Array | float,
+    /,
+    *,
+    schedule: Any = "vp",
+    prediction: str = "x0",
+    xp: Namespace | None = None,
+) -> Array:
+    """Boolean mask of the level pairs that have an ambient target; never raises on array values.
+
+    ``sigma > sigma_min >= lower`` and ``sigma <= upper`` of the schedule (``sigma < 1`` for the VP
+    velocity, which diverges there); ``False`` at NaN. Levels align on their leading axes, so
+    ``(B,)`` against ``(B, T)`` gives ``(B, T)``. Under ``jax.jit`` or ``torch.compile`` pass it as
+    ``where=`` to :func:`~ambientloss.squared_error`: inadmissible targets are NaN there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss import admissible
+    >>> admissible(np.array([0.5, 0.3, 0.0]), np.array([0.3, 0.3, 0.0]))
+    array([ True, False, False])
+    """
+    from .targets import canonical_prediction
+
+    sched = get_schedule(schedule)
+    velocity = canonical_prediction(prediction) == "velocity"
+    like, xp = level_frame(sigma, sigma_min, xp)
+    dtype = compute_dtype(xp, like, sigma, sigma_min)
+    s = as_level(sigma, "sigma", like, "sigma", dtype, xp)
+    m = as_level(sigma_min, "sigma_min", like, "sigma", dtype, xp)
+    return _admissible(s, m, sched, strict=True, velocity=velocity)
 
 
 def single_level(x: Array, x_name: str, sigma: object, schedule: Any, xp: Namespace) -> tuple[Array, Array, Array]:

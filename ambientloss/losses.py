@@ -2,8 +2,7 @@ r"""Squared-error loss with per-sample weights, ``where=`` masks and valid-count
 
 from __future__ import annotations
 
-from ._arrays import Array, Namespace, aligned_shape, check_floating, check_same_shape, namespace
-from .targets import _cast, _tensor_dtype
+from ._arrays import Array, Namespace, aligned_shape, cast, check_floating, check_same_shape, compute_dtype, namespace
 
 __all__ = ["REDUCTIONS", "squared_error"]
 
@@ -81,8 +80,8 @@ def squared_error(
     check_floating(pred, "pred", xp)
     check_floating(target, "target", xp)
     check_same_shape(pred, target, "pred", "target")
-    dtype = _tensor_dtype(xp, pred, target)
-    diff = _cast(pred, dtype, xp) - _cast(target, dtype, xp)
+    dtype = compute_dtype(xp, pred, target)
+    diff = cast(pred, dtype, xp) - cast(target, dtype, xp)
     mask = None
     if where is not None:
         if where.dtype != xp.bool:
@@ -94,7 +93,7 @@ def squared_error(
     if weight is not None:
         if hasattr(weight, "shape"):
             check_floating(weight, "weight", xp)
-            w = _cast(_broadcastable(weight, "weight", pred, xp), dtype, xp)  # type: ignore[arg-type]
+            w = cast(_broadcastable(weight, "weight", pred, xp), dtype, xp)  # type: ignore[arg-type]
         else:
             w = weight
         loss = loss * w

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._arrays import Array, Namespace
+from ._arrays import Array, Namespace, cast, check_data, compute_dtype
 from ._levels import pair_levels, single_level
-from .targets import _cast, _prepare, _tensor_dtype, kernel
+from .targets import kernel
 
 __all__ = ["add_noise", "renoise"]
 
@@ -45,11 +45,11 @@ def add_noise(
     >>> add_noise(np.array([1.0, 2.0]), 0.5, np.array([0.0, 2.0]), schedule="ve")
     array([1., 3.])
     """
-    xp = _prepare({"x0": x0, "noise": noise}, {"sigma": sigma}, xp)
+    xp = check_data({"x0": x0, "noise": noise}, {"sigma": sigma}, xp)
     _, a, b = single_level(x0, "x0", sigma, schedule, xp)
-    dtype = _tensor_dtype(xp, x0, noise)
-    out = _cast(a, dtype, xp) * _cast(x0, dtype, xp) + _cast(b, dtype, xp) * _cast(noise, dtype, xp)
-    return _cast(out, x0.dtype, xp)
+    dtype = compute_dtype(xp, x0, noise)
+    out = cast(a, dtype, xp) * cast(x0, dtype, xp) + cast(b, dtype, xp) * cast(noise, dtype, xp)
+    return cast(out, x0.dtype, xp)
 
 
 def renoise(
@@ -96,8 +96,8 @@ def renoise(
     >>> renoise(np.array([1.0]), 0.6, 1.0, np.array([1.0]), schedule="ve")   # sqrt(1 - 0.36) = 0.8
     array([1.8])
     """
-    xp = _prepare({"x_tmin": x_tmin, "noise": noise}, {"sigma_min": sigma_min, "sigma": sigma}, xp)
+    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma_min": sigma_min, "sigma": sigma}, xp)
     lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, strict=False)
-    dtype = _tensor_dtype(xp, x_tmin, noise)
-    out = kernel(lv, _cast(x_tmin, dtype, xp), _cast(noise, dtype, xp), dtype, xp)
-    return _cast(out, x_tmin.dtype, xp)
+    dtype = compute_dtype(xp, x_tmin, noise)
+    out = kernel(lv, cast(x_tmin, dtype, xp), cast(noise, dtype, xp), dtype, xp)
+    return cast(out, x_tmin.dtype, xp)

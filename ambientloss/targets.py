@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._arrays import Array, Namespace, check_floating, check_same_shape, namespace
+from ._arrays import Array, Namespace, cast, check_data, compute_dtype
 from ._levels import Levels, pair_levels, single_level
 from .schedules import get_schedule
 
@@ -42,26 +42,6 @@ def canonical_prediction(prediction: str) -> str:
         valid = ", ".join(repr(k) for k in PREDICTIONS)
         msg = f"unknown prediction {prediction!r}; valid values are {valid}"
         raise ValueError(msg) from None
-
-
-def _tensor_dtype(xp: Namespace, *arrays: Array) -> Any:
-    """Arithmetic dtype for the data: float64 stays float64, everything else runs in float32."""
-    return xp.float64 if any(a.dtype == xp.float64 for a in arrays) else xp.float32
-
-
-def _cast(a: Array, dtype: Any, xp: Namespace) -> Array:
-    return a if a.dtype == dtype else xp.astype(a, dtype)
-
-
-def _prepare(data: dict[str, Array], levels: dict[str, object], xp: Namespace | None) -> Namespace:
-    """Resolve the namespace of all inputs and check the data arrays: floating, equal shapes."""
-    xp = namespace({**data, **levels}, xp)
-    names = list(data)
-    for name in names:
-        check_floating(data[name], name, xp)
-    for name in names[1:]:
-        check_same_shape(data[names[0]], data[name], names[0], name)
-    return xp
 
 
 def ambient_target(
@@ -134,20 +114,20 @@ def ambient_target(
     array([ 0.3, -1.2])
     """
     kind = canonical_prediction(prediction)
-    xp = _prepare({"x_t": x_t, "x_tmin": x_tmin}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
+    xp = check_data({"x_t": x_t, "x_tmin": x_tmin}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
     lv = pair_levels(x_t, "x_t", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
-    dtype = _tensor_dtype(xp, x_t, x_tmin)
-    xt, xm = _cast(x_t, dtype, xp), _cast(x_tmin, dtype, xp)
-    a_t, b_t = _cast(lv.a_t, dtype, xp), _cast(lv.b_t, dtype, xp)
-    c_t = _cast(-(lv.a_t * (lv.b_m * lv.b_m)) / lv.gap, dtype, xp)
-    c_m = _cast((lv.a_m * (lv.b_t * lv.b_t)) / lv.gap, dtype, xp)
+    dtype = compute_dtype(xp, x_t, x_tmin)
+    xt, xm = cast(x_t, dtype, xp), cast(x_tmin, dtype, xp)
+    a_t, b_t = cast(lv.a_t, dtype, xp), cast(lv.b_t, dtype, xp)
+    c_t = cast(-(lv.a_t * (lv.b_m * lv.b_m)) / lv.gap, dtype, xp)
+    c_m = cast((lv.a_m * (lv.b_t * lv.b_t)) / lv.gap, dtype, xp)
     t_x0 = c_t * xt + c_m * xm
     if kind == "x0":
         out = t_x0
     else:
         t_eps = (xt - a_t * t_x0) / b_t
         out = _from_x0_eps(kind, t_x0, t_eps, a_t, b_t, lv, dtype, xp)
-    return _cast(out, x_t.dtype, xp)
+    return cast(out, x_t.dtype, xp)
 
 
 def _from_x0_eps(
@@ -160,13 +140,16 @@ def _from_x0_eps(
     if kind == "score":
         return -t_eps / b_t
     da, db = lv.schedule.derivatives(lv.sigma, xp)
-    return _cast(da, dtype, xp) * t_x0 + _cast(db, dtype, xp) * t_eps
+    return cast(da, dtype, xp) * t_x0 + cast(db, dtype, xp) * t_eps
 
 
-def kernel(lv: Levels, x_tmin: Array, noise: Array, dtype: Any, xp: Namespace) -> Array:
-    """``(a_t / a_m) x_tmin + (sqrt(D) / a_m) noise`` on arrays already in the arithmetic dtype."""
-    scale = _cast(lv.a_t / lv.a_m, dtype, xp)
-    spread = _cast(xp.sqrt(lv.gap) / lv.a_m, dtype, xp)
+def kernel(lv: Levels, x_tmin: Array, noise: Array, dtype: Any, xp: Namespace, root: Array | None = None) -> Array:
+    """``(a_t / a_m) x_tmin + (sqrt(D) / a_m) noise`` on arrays already in the arithmetic dtype.
+
+    ``root`` is ``sqrt(D)`` when the caller already has it.
+    """
+    scale = cast(lv.a_t / lv.a_m, dtype, xp)
+    spread = cast((xp.sqrt(lv.gap) if root is None else root) / lv.a_m, dtype, xp)
     return scale * x_tmin + spread * noise
 
 
@@ -223,30 +206,30 @@ def ambient_pair(
     True
     """
     kind = canonical_prediction(prediction)
-    xp = _prepare({"x_tmin": x_tmin, "noise": noise}, {"sigma_min": sigma_min, "sigma": sigma}, xp)
+    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma_min": sigma_min, "sigma": sigma}, xp)
     lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
-    dtype = _tensor_dtype(xp, x_tmin, noise)
-    xm, z = _cast(x_tmin, dtype, xp), _cast(noise, dtype, xp)
+    dtype = compute_dtype(xp, x_tmin, noise)
+    xm, z = cast(x_tmin, dtype, xp), cast(noise, dtype, xp)
     root = xp.sqrt(lv.gap)
-    x_t = kernel(lv, xm, z, dtype, xp)
+    x_t = kernel(lv, xm, z, dtype, xp, root)
     ab = lv.a_m * lv.b_t
     c_eps = xp.sqrt((ab * ab) / lv.gap)  # not ab / root: XLA turns that into ab * rsqrt, inexact where ab^2 == D
     if kind == "epsilon":
-        target = _cast(c_eps, dtype, xp) * z
+        target = cast(c_eps, dtype, xp) * z
     elif kind == "score":
-        target = (z * _cast(-c_eps, dtype, xp)) / _cast(lv.b_t, dtype, xp)
+        target = (z * cast(-c_eps, dtype, xp)) / cast(lv.b_t, dtype, xp)
     else:
         c_x = 1 / lv.a_m
         c_z = -(lv.a_t * (lv.b_m * lv.b_m)) / (lv.a_m * root)  # T_x0 = c_x x_tmin + c_z z
         if kind == "v":  # c_z z - c_x x_tmin, the shape of the standard a z - b x0: compilers fuse both alike
             c_x, c_z = lv.b_t * c_x, lv.a_t * c_eps - lv.b_t * c_z
-            target = _cast(c_z, dtype, xp) * z - _cast(c_x, dtype, xp) * xm
+            target = cast(c_z, dtype, xp) * z - cast(c_x, dtype, xp) * xm
         else:
             if kind == "velocity":
                 da, db = lv.schedule.derivatives(lv.sigma, xp)
                 c_x, c_z = da * c_x, db * c_eps + da * c_z
-            target = _cast(c_x, dtype, xp) * xm + _cast(c_z, dtype, xp) * z
-    return _cast(x_t, x_tmin.dtype, xp), _cast(target, x_tmin.dtype, xp)
+            target = cast(c_x, dtype, xp) * xm + cast(c_z, dtype, xp) * z
+    return cast(x_t, x_tmin.dtype, xp), cast(target, x_tmin.dtype, xp)
 
 
 def standard_target(
@@ -273,20 +256,20 @@ def standard_target(
     array([-0.5])
     """
     kind = canonical_prediction(prediction)
-    xp = _prepare({"x0": x0, "noise": noise}, {"sigma": sigma}, xp)
+    xp = check_data({"x0": x0, "noise": noise}, {"sigma": sigma}, xp)
     if kind == "x0":
         return x0
     if kind == "epsilon":
         return noise
     sched = get_schedule(schedule)
     s, a, b = single_level(x0, "x0", sigma, sched, xp)
-    dtype = _tensor_dtype(xp, x0, noise)
-    x, z = _cast(x0, dtype, xp), _cast(noise, dtype, xp)
+    dtype = compute_dtype(xp, x0, noise)
+    x, z = cast(x0, dtype, xp), cast(noise, dtype, xp)
     if kind == "v":
-        out = _cast(a, dtype, xp) * z - _cast(b, dtype, xp) * x
+        out = cast(a, dtype, xp) * z - cast(b, dtype, xp) * x
     elif kind == "score":
-        out = -z / _cast(b, dtype, xp)
+        out = -z / cast(b, dtype, xp)
     else:
         da, db = sched.derivatives(s, xp)
-        out = _cast(da, dtype, xp) * x + _cast(db, dtype, xp) * z
-    return _cast(out, x0.dtype, xp)
+        out = cast(da, dtype, xp) * x + cast(db, dtype, xp) * z
+    return cast(out, x0.dtype, xp)

@@ -28,10 +28,10 @@ prediction (divided by ``Q_k^2``, the square of the target's ``x0`` coefficient)
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
-from ._arrays import Array, Namespace, is_scalar, namespace, numpy_namespace
-from ._levels import Levels, pair_levels
+from ._arrays import Array, Namespace
+from ._levels import Levels, level_frame, pair_levels
 from .targets import canonical_prediction
 
 __all__ = ["BASE_WEIGHTS", "POLICIES", "loss_weight", "target_variance"]
@@ -40,24 +40,8 @@ POLICIES = ("inverse_variance", "none", "ambient_o", "x_tmin")
 BASE_WEIGHTS = (None, "edm", "min_snr")
 
 
-class _Shape(NamedTuple):
-    """Stands in for the data array when only levels are given: they align with each other."""
-
-    shape: tuple[int, ...]
-    dtype: Any
-    device: Any
-
-
 def _levels(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | None) -> tuple[Levels, Namespace]:
-    arrays = [v for v in (sigma, sigma_min) if not is_scalar(v)]
-    if xp is None:
-        xp = namespace({"sigma": sigma, "sigma_min": sigma_min}, None) if arrays else numpy_namespace()
-    longest: tuple[int, ...] = ()
-    for a in arrays:  # a plain loop: max(..., key=len) is a graph break under torch.compile
-        if len(a.shape) > len(longest):  # type: ignore[attr-defined]
-            longest = tuple(a.shape)  # type: ignore[attr-defined]
-    device = getattr(arrays[0], "device", None) if arrays else None
-    like = _Shape(longest, xp.float32 if arrays else xp.float64, device)
+    like, xp = level_frame(sigma, sigma_min, xp)
     return pair_levels(like, "sigma", sigma, sigma_min, schedule, xp), xp
 
 

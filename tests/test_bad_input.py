@@ -151,3 +151,18 @@ def test_custom_schedule_without_derivatives_for_velocity():
     sched = al.Custom(lambda t: 1 - t, lambda t: t)
     with pytest.raises(ValueError, match="prediction='velocity' needs the derivatives d_alpha and d_sigma"):
         al.ambient_target(X, X, 0.6, 0.3, prediction="velocity", schedule=sched)
+
+
+@pytest.mark.parametrize("schedule", ["vp", "ve", "flow"])
+def test_admissible_marks_exactly_the_pairs_that_pass_the_checks(schedule):
+    sigma = np.array([0.5, 0.3, 0.0, 1.0, 2.0, np.nan, 0.6, -0.1])
+    sigma_min = np.array([0.3, 0.3, 0.0, 0.2, 0.1, 0.1, -0.2, -0.2])
+    mask = al.admissible(sigma, sigma_min, schedule=schedule)
+    for i in range(len(sigma)):
+        row = np.zeros((1, 3))
+        if mask[i]:
+            al.ambient_target(row, row, sigma[i : i + 1], sigma_min[i : i + 1], schedule=schedule)
+        else:
+            with pytest.raises(ValueError, match="sigma"):
+                al.ambient_target(row, row, sigma[i : i + 1], sigma_min[i : i + 1], schedule=schedule)
+    assert al.admissible(np.full((2, 4), 0.5), np.array([0.0, 0.6])).shape == (2, 4)

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 
 from .. import losses, noising, targets, weights
 from .._arrays import is_scalar
+from .._levels import admissible as core_admissible
 
 __all__ = [
     "add_noise",
@@ -67,8 +68,10 @@ def _pad(a: Array, ndim: int) -> Array:
     return jnp.reshape(a, a.shape + (1,) * (ndim - a.ndim))
 
 
-def admissible(sigma: Level, sigma_min: Level) -> Array:
-    """Boolean mask of the pairs with a defined target, ``sigma > sigma_min`` (``sigma > 0`` when clean).
+def admissible(sigma: Level, sigma_min: Level, /, *, schedule: Any = "vp", prediction: str = "x0") -> Array:
+    """Boolean mask of the pairs with a defined target: :func:`ambientloss.admissible` with ``xp=jax.numpy``.
+
+    ``sigma > sigma_min`` (``sigma > 0`` when clean), both inside the schedule's domain.
 
     Levels align on their leading axes, so ``(B,)`` against ``(B, T)`` gives ``(B, T)``. Use it as
     ``where=`` of :func:`ambient_loss` under ``jax.jit``, where inadmissible targets are NaN.
@@ -80,9 +83,8 @@ def admissible(sigma: Level, sigma_min: Level) -> Array:
     >>> admissible(jnp.array([0.5, 0.3, 0.0]), jnp.array([0.3, 0.3, 0.0])).tolist()
     [True, False, False]
     """
-    s, m = jnp.asarray(sigma), jnp.asarray(sigma_min)
-    ndim = max(s.ndim, m.ndim)
-    return _pad(s, ndim) > _pad(m, ndim)
+    s, m = _level(sigma, jnp.float32), _level(sigma_min, jnp.float32)
+    return core_admissible(s, m, schedule=schedule, prediction=prediction, xp=jnp)
 
 
 def ambient_pair(
@@ -137,7 +139,8 @@ def ambient_pair(
     m, s = _level(sigma_min, dtype), _level(sigma, dtype)
     noise = jax.random.normal(key, x.shape, dtype)
     x_t, target = targets.ambient_pair(x, m, s, noise, prediction=prediction, schedule=schedule, xp=jnp)
-    return jnp.where(_pad(admissible(s, m), x.ndim), x_t, x), target
+    ok = admissible(s, m, schedule=schedule, prediction=prediction)
+    return jnp.where(_pad(ok, x.ndim), x_t, x), target
 
 
 def ambient_target(

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from .._arrays import is_traced
+from .._levels import admissible
 from ..discrete import Discrete
 from ..losses import check_reduction, squared_error
 from ..schedules import get_schedule
@@ -180,10 +181,7 @@ class AmbientLoss(nn.Module):
         ``sigma > sigma_min`` with both inside the schedule's domain (and ``sigma`` below its top
         for the ``"velocity"`` prediction of a VP schedule); ``False`` at NaN.
         """
-        s, m = torch.as_tensor(sigma), torch.as_tensor(sigma_min)
-        lower, upper = self.schedule.lower, self.schedule.upper
-        singular = self.schedule.velocity_singular_at_upper and canonical_prediction(self.prediction) == "velocity"
-        return (s > m) & (m >= lower) & ((s < upper) if singular else (s <= upper))
+        return admissible(sigma, sigma_min, schedule=self.schedule, prediction=self.prediction, xp=xp)
 
     def prepare(
         self,
