@@ -173,6 +173,21 @@ def _explain(s: Array, m: Array, sched: Schedule, xp: Namespace, *, strict: bool
     raise ValueError(msg)
 
 
+def _check_gap(s: Array, m: Array, gap: Array, sched: Schedule, xp: Namespace) -> None:
+    """A schedule without an exact gap (a custom one) cannot resolve levels closer than its rounding."""
+    if bool(xp.all(gap > 0)):
+        return
+    raise_where(
+        ~(gap > 0),
+        xp,
+        f"sigma={{s!r}} is too close to sigma_min={{m!r}} for the {sched.name!r} schedule: its gap "
+        "D = a_m^2 b_t^2 - a_t^2 b_m^2 rounds to zero or below in this precision (the gap of a custom schedule "
+        "is only as accurate as its alpha and sigma); draw sigma further above sigma_min, or use float64 levels",
+        s=s,
+        m=m,
+    )
+
+
 def pair_levels(
     x: Array,
     x_name: str,
@@ -206,6 +221,8 @@ def pair_levels(
         a_m = xp.where(clean, xp.ones_like(a_m), a_m)
         b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
         gap = xp.where(clean, b_t * b_t, gap)
+    if not traced and not sched.exact_gap:
+        _check_gap(s, m, gap, sched, xp)
     if traced:  # nothing could be checked: every inadmissible entry becomes NaN, never a finite value
         gap = xp.where(ok, gap, xp.full_like(gap, math.nan))
     return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype)

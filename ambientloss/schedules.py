@@ -41,6 +41,9 @@ class Schedule:
     velocity_singular_at_upper: bool = False
     #: whether level 0 gives exactly ``a = 1``, ``b = 0`` and ``gap(s, 0) == b(s) * b(s)`` in floating point
     exact_at_zero: bool = False
+    #: whether :meth:`gap` is positive for every pair ``level > level_min`` in floating point (a factored form
+    #: exact to a few ulp); otherwise ``D`` is only as accurate as ``a`` and ``b``, and is checked for sign
+    exact_gap: bool = False
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         """Return ``(a, b)`` at ``level``."""
@@ -83,6 +86,7 @@ class VP(Schedule):
 
     name = "vp"
     exact_at_zero = True
+    exact_gap = True
     velocity_singular_at_upper = True
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -106,6 +110,7 @@ class VE(Schedule):
 
     name = "ve"
     exact_at_zero = True
+    exact_gap = True
     upper = math.inf
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -126,6 +131,7 @@ class Flow(Schedule):
 
     name = "flow"
     exact_at_zero = True
+    exact_gap = True
 
     def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         return 1 - level, level

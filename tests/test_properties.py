@@ -40,6 +40,7 @@ from ambientloss.testing.gaussian import (
     target_variance,
     transition,
 )
+from ambientloss.testing.oracle_schedules import custom_schedule as library_custom
 
 SETTINGS = settings(
     suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
@@ -71,26 +72,8 @@ DISCRETE = {
 
 
 def custom_schedule(k: float, c: float, p: float) -> al.Custom:
-    """``a(t) = cos(c t)^p / (1 + k t)``, ``b(t) = sin(c t)`` on ``[0, 1]``, with exact derivatives."""
-
-    def alpha(t: Any) -> Any:
-        xp = array_api_compat.array_namespace(t)
-        return xp.cos(c * t) ** p / (1 + k * t)
-
-    def sigma(t: Any) -> Any:
-        xp = array_api_compat.array_namespace(t)
-        return xp.sin(c * t)
-
-    def d_alpha(t: Any) -> Any:
-        xp = array_api_compat.array_namespace(t)
-        cos, sin, den = xp.cos(c * t), xp.sin(c * t), 1 + k * t
-        return -p * c * sin * cos ** (p - 1) / den - k * cos**p / (den * den)
-
-    def d_sigma(t: Any) -> Any:
-        xp = array_api_compat.array_namespace(t)
-        return c * xp.cos(c * t)
-
-    return al.Custom(alpha, sigma, d_alpha=d_alpha, d_sigma=d_sigma, domain=(0.0, 1.0), name=f"custom({k},{c},{p})")
+    """``a(t) = cos(c t)^p / (1 + k t)``, ``b(t) = sin(c t)`` on ``[0, 1]``: the oracle family's library twin."""
+    return library_custom(OracleSchedule("custom", k=k, c=c, p=p))
 
 
 LEVEL_RANGE = {"vp": (0.01, 1.0), "ve": (0.01, 80.0), "flow": (0.01, 1.0), "custom": (0.02, 1.0)}

@@ -8,7 +8,9 @@ from their definitions, independently of :mod:`ambientloss.schedules`, and the p
 ``ambientloss.testing.divergences`` holds KL, Bhattacharyya, Hellinger and total variation between
 noised Gaussians at the schedule-free level ``nu = b / a``, TV bounds and the exact ``sigma_min``;
 ``ambientloss.testing.classifier`` the Bayes-optimal noise-conditional classifier and its exact means;
-``ambientloss.testing.mixture`` Gaussian-mixture (and point-mass) posterior means.
+``ambientloss.testing.mixture`` Gaussian-mixture (and point-mass) posterior means;
+``ambientloss.testing.oracle_schedules`` turns a custom oracle schedule into its library twin and any
+library schedule (a custom or discrete one) into an oracle.
 """
 
 from .classifier import (
@@ -38,8 +40,11 @@ from .divergences import (
 )
 from .gaussian import CLEAN, KINDS, Gaussian, OracleSchedule, Scalars, pair_scalars, random_gaussian
 from .mixture import GaussianMixture
+from .oracle_schedules import LibrarySchedule, custom_schedule
 
 __all__ = ["CLEAN", "KINDS", "Gaussian", "OracleSchedule", "Scalars", "pair_scalars", "random_gaussian"]
+# any schedule as an oracle: the library twin of the custom family, and library schedules read in float64
+__all__ += ["LibrarySchedule", "custom_schedule"]
 
 # divergences, sigma_min and the Bayes classifier (math 6.4-6.6)
 __all__ += [

@@ -47,6 +47,16 @@ class OracleSchedule:
     c: float = 1.0
     p: float = 1.0
 
+    @property
+    def lower(self) -> float:
+        """Smallest level (0 for every family)."""
+        return 0.0
+
+    @property
+    def upper(self) -> float:
+        """Largest level: ``inf`` for VE, 1 otherwise."""
+        return math.inf if self.name == "ve" else 1.0
+
     def scalars(self, level: float) -> Scalars:
         t = float(level)
         if self.name == "vp":

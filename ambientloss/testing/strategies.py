@@ -9,6 +9,7 @@ the top of the VP schedule (``s = 1``) and tiny or huge VE levels.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 try:
     from hypothesis import strategies as st
@@ -21,89 +22,132 @@ except ImportError as exc:  # pragma: no cover - exercised only without the test
 
 import numpy as np
 
-from .gaussian import Gaussian, random_gaussian
+from .gaussian import Gaussian, OracleSchedule, random_gaussian
+from .oracle_schedules import resolve
 
-__all__ = ["SCHEDULES", "batch_shapes", "edge_cases", "edge_level_pairs", "gaussians", "level_pairs", "schedules"]
+__all__ = [
+    "SCHEDULES",
+    "batch_shapes",
+    "custom_schedules",
+    "edge_cases",
+    "edge_level_pairs",
+    "gaussians",
+    "level_pairs",
+    "level_shapes",
+    "schedules",
+]
 
-#: schedules the strategies and :func:`~ambientloss.testing.check.check_target_fn` know
+#: named schedules the strategies and :func:`~ambientloss.testing.check.check_target_fn` know; they also
+#: take a custom :class:`~ambientloss.testing.gaussian.OracleSchedule` or any :class:`ambientloss.Schedule`
 SCHEDULES = ("vp", "ve", "flow")
 
-_RANGES = {"vp": (1e-3, 1.0), "ve": (1e-3, 1e3), "flow": (1e-3, 1.0)}
+
+def custom_schedules() -> st.SearchStrategy[OracleSchedule]:
+    """A random member of the custom family ``a = cos(c t)^p / (1 + k t)``, ``b = sin(c t)`` on ``[0, 1]``.
+
+    :func:`~ambientloss.testing.oracle_schedules.custom_schedule` turns a draw into the matching
+    :class:`ambientloss.Custom` schedule for the implementation under test.
+    """
+    return st.builds(
+        lambda k, c, p: OracleSchedule("custom", k=k, c=c, p=p),
+        st.floats(0.0, 2.0),
+        st.floats(0.3, 1.4),
+        st.floats(0.0, 2.0),
+    )
 
 
-def schedules() -> st.SearchStrategy[str]:
-    """One of ``"vp"``, ``"ve"``, ``"flow"``."""
-    return st.sampled_from(SCHEDULES)
+def schedules(*, custom: bool = False) -> st.SearchStrategy[Any]:
+    """One of ``"vp"``, ``"ve"``, ``"flow"``; with ``custom`` also random :func:`custom_schedules`."""
+    named = st.sampled_from(SCHEDULES)
+    return st.one_of(named, custom_schedules()) if custom else named
 
 
-def _check_schedule(schedule: str) -> None:
-    if schedule not in SCHEDULES:
-        msg = f"unknown schedule {schedule!r}; valid values are {', '.join(map(repr, SCHEDULES))}"
-        raise ValueError(msg)
+def _span(schedule: Any) -> tuple[Any, float, float]:
+    """The oracle and the range of ordinary levels: ``(1e-3, 1e3)`` in VE, the top 99.9% of a bounded domain."""
+    oracle = resolve(schedule)
+    if math.isinf(oracle.upper):
+        return oracle, 1e-3, 1e3
+    return oracle, oracle.lower + 1e-3 * (oracle.upper - oracle.lower), oracle.upper
 
 
-def _regular_pair(schedule: str, clean: bool, top: bool) -> st.SearchStrategy[tuple[float, float]]:
-    lo, hi = _RANGES[schedule]
-    log_uniform = st.floats(math.log(lo), math.log(hi)).map(math.exp)  # VE levels span decades
-    sigma = log_uniform if schedule == "ve" else st.floats(lo, hi, exclude_max=schedule == "vp" and not top)
-    frac = st.floats(0.0, 0.98)  # sigma_min = frac * sigma < sigma
-    if not clean:
-        frac = st.floats(0.01, 0.98)
+def _inner(oracle: Any, lo: float, hi: float) -> tuple[float, float]:
+    """The fractions ``lo..hi`` of a bounded domain (VE: ``1e-3..1e3`` whatever the fractions)."""
+    if math.isinf(oracle.upper):
+        return 1e-3, 1e3
+    width = oracle.upper - oracle.lower
+    return oracle.lower + lo * width, oracle.lower + hi * width
+
+
+def _has_top(oracle: Any) -> bool:
+    """The top of the domain is an edge worth checking: the VP ``s = 1``, or a custom top with ``a > 0``."""
+    if oracle.name == "vp":
+        return True
+    return oracle.name not in ("ve", "flow") and oracle.scalars(oracle.upper).a > 0
+
+
+def _regular_pair(schedule: Any, clean: bool, top: bool) -> st.SearchStrategy[tuple[float, float]]:
+    oracle, lo, hi = _span(schedule)
+    if math.isinf(oracle.upper):
+        sigma = st.floats(math.log(lo), math.log(hi)).map(math.exp)  # VE levels span decades
+    else:
+        sigma = st.floats(lo, hi, exclude_max=_has_top(oracle) and not top)
+    frac = st.floats(0.0, 0.98) if clean else st.floats(0.01, 0.98)  # sigma_min = frac * sigma < sigma
     return st.tuples(sigma, frac).map(lambda p: (p[0], p[0] * p[1]))
 
 
-def edge_level_pairs(schedule: str, *, clean: bool = True, top: bool = True) -> st.SearchStrategy[tuple[float, float]]:
+def edge_level_pairs(schedule: Any, *, clean: bool = True, top: bool = True) -> st.SearchStrategy[tuple[float, float]]:
     """Only the edge cases of :func:`level_pairs` for ``schedule``.
 
     ``sigma`` one ulp above ``sigma_min``; with ``clean`` also ``sigma_min = 0`` at small levels;
     with ``top`` the VP top ``s = 1`` (where the velocity prediction diverges, so pass ``top=False``
-    for it); VE tiny (``1e-100``) and huge (``1e100``) levels.
+    for it; a custom schedule's top too); VE tiny (``1e-100``) and huge (``1e100``) levels.
     """
-    _check_schedule(schedule)
-    lo, hi = _RANGES[schedule]
-    ulp_lo = 0.05 if schedule != "ve" else lo
-    ulp_hi = 0.95 if schedule != "ve" else hi
+    oracle = resolve(schedule)
+    ulp_lo, ulp_hi = _inner(oracle, 0.05, 0.95)
     above = st.floats(ulp_lo, ulp_hi).map(lambda m: (float(np.nextafter(m, math.inf)), m))
     options: list[st.SearchStrategy[tuple[float, float]]] = [above]
     if clean:
-        options.append(st.sampled_from([1e-3, 1e-2]).map(lambda s: (s, 0.0)))
-    if schedule == "vp" and top:
-        options.append(st.floats(0.0, 0.99).map(lambda m: (1.0, m)))
-    if schedule == "ve":
+        small = (1e-3, 1e-2) if math.isinf(oracle.upper) else _inner(oracle, 1e-3, 1e-2)
+        options.append(st.sampled_from(small).map(lambda s: (s, 0.0)))
+    if top and _has_top(oracle):
+        below = _inner(oracle, 0.0, 0.99)
+        options.append(st.floats(*below).map(lambda m: (oracle.upper, m)))
+    if oracle.name == "ve":
         options.append(st.sampled_from([(1e-100, 0.0), (1e-100, 5e-101), (1e100, 0.0), (1e100, 5e99)]))
     return st.one_of(options)
 
 
-def edge_cases(schedule: str, sigma_min: float, *, top: bool = True) -> list[tuple[str, float, float]]:
+def edge_cases(schedule: Any, sigma_min: float, *, top: bool = True) -> list[tuple[str, float, float]]:
     """Every edge case around one trusted level, as ``(name, sigma, sigma_min)``.
 
     ``"one ulp above"`` (``sigma = nextafter(sigma_min)``), ``"clean"`` (``sigma_min = 0`` at a small
-    ``sigma``), with ``top`` the VP ``"top"`` (``s = 1``), for VE ``"tiny"`` (``1e-100``) and ``"huge"``
-    (``1e100``) levels, and last ``"equal"`` (``sigma == sigma_min``, inadmissible: the case ``t == t_n``).
+    ``sigma``), with ``top`` the ``"top"`` of a bounded domain (VP ``s = 1``, custom schedules), for VE
+    ``"tiny"`` (``1e-100``) and ``"huge"`` (``1e100``) levels, and last ``"equal"`` (``sigma == sigma_min``,
+    inadmissible: the case ``t == t_n``).
     """
-    _check_schedule(schedule)
+    oracle = resolve(schedule)
     m = float(sigma_min)
     cases = [
         ("one ulp above", float(np.nextafter(m, math.inf)), m),
-        ("clean", 1e-3, 0.0),
+        ("clean", _inner(oracle, 1e-3, 1e-3)[0], 0.0),
     ]
-    if schedule == "vp" and top:
-        cases.append(("top", 1.0, m))
-    if schedule == "ve":
+    if top and _has_top(oracle):
+        cases.append(("top", oracle.upper, m))
+    if oracle.name == "ve":
         cases += [("tiny", 1e-100, 0.0), ("tiny", 1e-100, 5e-101), ("huge", 1e100, 0.0), ("huge", 1e100, 5e99)]
     cases.append(("equal", m, m))  # last: the admissible edges come first
     return cases
 
 
 def level_pairs(
-    schedule: str, *, edges: bool = True, clean: bool = True, top: bool = True
+    schedule: Any, *, edges: bool = True, clean: bool = True, top: bool = True
 ) -> st.SearchStrategy[tuple[float, float]]:
     """``(sigma, sigma_min)`` with ``sigma > sigma_min >= 0`` in ``schedule``'s units.
 
     Parameters
     ----------
-    schedule : str
-        ``"vp"``, ``"ve"`` or ``"flow"``.
+    schedule : str, OracleSchedule or ambientloss.Schedule
+        ``"vp"``, ``"ve"``, ``"flow"``, a :func:`custom_schedules` draw or any library schedule.
     edges : bool
         Mix in :func:`edge_level_pairs` (about one draw in four).
     clean : bool
@@ -111,7 +155,7 @@ def level_pairs(
     top : bool
         Allow the VP top ``s = 1``.
     """
-    _check_schedule(schedule)
+    resolve(schedule)
     regular = _regular_pair(schedule, clean, top)
     if not edges:
         return regular
@@ -131,3 +175,24 @@ def batch_shapes(max_batch: int = 5, max_horizon: int = 6, max_dim: int = 4) -> 
         lambda n: st.tuples(st.just(n), st.just(n), st.integers(1, max_dim))
     )
     return st.one_of(square, free)
+
+
+def level_shapes(max_rank: int = 4, max_side: int = 4) -> st.SearchStrategy[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """``(data_shape, level_shape)`` for data of any rank with per-sample or per-``(B, T)`` levels.
+
+    Data of rank 1 is one unbatched example with a scalar level ``()``; otherwise the levels are
+    ``(B,)`` (one per sample) or, from rank 3 on, ``(B, T)`` (one per sample and time step of an action
+    chunk), aligned with the leading axes of the data. ``B == T`` comes up often.
+    """
+
+    def build(shape: tuple[int, ...], per_step: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        if len(shape) == 1:
+            return shape, ()
+        return shape, shape[:2] if per_step and len(shape) >= 3 else shape[:1]
+
+    side = st.integers(1, max_side)
+    shapes = st.one_of(
+        st.lists(side, min_size=1, max_size=max_rank).map(tuple),
+        st.integers(2, max_side).flatmap(lambda n: st.lists(side, max_size=max_rank - 2).map(lambda r: (n, n, *r))),
+    )
+    return st.builds(build, shapes, st.booleans())
