@@ -22,9 +22,21 @@ from typing import Any
 import array_api_compat.numpy as xp
 import numpy as np
 
-from .. import losses, noising, targets, weights
+from .. import losses, noising, sampling, targets, weights
+from ..admissibility import Buffer
 
-__all__ = ["add_noise", "ambient_pair", "ambient_target", "loss_weight", "renoise", "squared_error", "xp"]
+__all__ = [
+    "add_noise",
+    "ambient_pair",
+    "ambient_target",
+    "draw_sigma",
+    "loss_weight",
+    "renoise",
+    "sample_truncated",
+    "squared_error",
+    "truncated_timesteps",
+    "xp",
+]
 
 
 def _f64(value: Any) -> Any:
@@ -87,3 +99,52 @@ def squared_error(pred: Any, target: Any, /, **options: Any) -> np.ndarray:
     where = options.pop("where", None)
     mask = None if where is None else np.asarray(where, dtype=bool)
     return losses.squared_error(_f64(pred), _f64(target), where=mask, xp=xp, **options)
+
+
+def _annotations(sigma_min: Any, sigma_max: Any) -> tuple[Any, Any, tuple[int, ...]]:
+    m = _f64(sigma_min)
+    top = None if sigma_max is None else _f64(sigma_max)
+    return m, top, np.broadcast_shapes(np.shape(m), np.shape(top) if top is not None else ())
+
+
+def sample_truncated(
+    rng: np.random.Generator,
+    sigma_min: Any,
+    sigma_max: Any = None,
+    /,
+    *,
+    base: Any,
+    buffer: Buffer | None = None,
+) -> np.ndarray:
+    """Float64 :func:`ambientloss.sampling.sample_truncated` with the uniforms drawn from ``rng``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss.adapters import numpy as aln
+    >>> from ambientloss.sampling import LogNormal
+    >>> sigma = aln.sample_truncated(np.random.default_rng(0), np.array([0.0, 0.5, 2.0]), base=LogNormal())
+    >>> bool(sigma[1] > 0.5 and sigma[2] > 2.0)
+    True
+    """
+    m, top, shape = _annotations(sigma_min, sigma_max)
+    return sampling.sample_truncated(rng.random(shape), m, top, base=base, buffer=buffer, xp=xp)
+
+
+def truncated_timesteps(
+    rng: np.random.Generator,
+    sigma_min: Any,
+    sigma_max: Any = None,
+    /,
+    *,
+    base: Any,
+    buffer: Buffer | None = None,
+) -> np.ndarray:
+    """:func:`ambientloss.sampling.truncated_timesteps` with the uniforms drawn from ``rng``."""
+    m, top, shape = _annotations(sigma_min, sigma_max)
+    return sampling.truncated_timesteps(rng.random(shape), m, top, base=base, buffer=buffer, xp=xp)
+
+
+def draw_sigma(rng: np.random.Generator, shape: int | tuple[int, ...], /, *, base: Any) -> np.ndarray:
+    """Unconstrained float64 levels ``base.icdf(u)`` with ``u`` drawn from ``rng``."""
+    return sampling.draw_sigma(rng.random(shape), base=base, xp=xp)

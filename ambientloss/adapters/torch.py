@@ -39,15 +39,17 @@ import array_api_compat.torch as xp
 import torch
 from torch import Tensor, nn
 
+from .. import sampling
 from .._arrays import is_traced
 from .._levels import admissible
+from ..admissibility import Buffer
 from ..discrete import Discrete
 from ..losses import check_reduction, squared_error
 from ..schedules import get_schedule
 from ..targets import ambient_pair, ambient_target, canonical_prediction
 from ..weights import check_options, loss_weight
 
-__all__ = ["AmbientLoss", "xp"]
+__all__ = ["AmbientLoss", "sample_truncated", "truncated_timesteps", "xp"]
 
 Level = Tensor | float
 
@@ -299,3 +301,56 @@ class AmbientLoss(nn.Module):
             f"prediction={self.prediction!r}, schedule={self.schedule!r}, weighting={self.weighting!r}, "
             f"base={self.base!r}, reduction={self.reduction!r}"
         )
+
+
+def _uniforms(
+    sigma_min: Level, sigma_max: Level | None, generator: torch.Generator | None, dtype: torch.dtype | None
+) -> Tensor:
+    """Uniforms in ``[0, 1)`` shaped like the annotations, on their device, float32 unless they are float64."""
+    given = [v for v in (sigma_min, sigma_max) if isinstance(v, Tensor)]
+    shape = torch.broadcast_shapes(*(v.shape for v in given)) if given else torch.Size()
+    if dtype is None:
+        dtype = torch.float64 if any(v.dtype == torch.float64 for v in given) else torch.float32
+    device = given[0].device if given else None
+    return torch.rand(shape, generator=generator, dtype=dtype, device=device)
+
+
+def sample_truncated(
+    sigma_min: Level,
+    sigma_max: Level | None = None,
+    *,
+    base: Any,
+    buffer: Buffer | None = None,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """:func:`ambientloss.sampling.sample_truncated` with uniforms from ``torch.rand(generator=generator)``.
+
+    The levels have the annotations' shape and device, in float32 (float64 for float64 annotations
+    or ``dtype=torch.float64``). Under ``torch.compile`` leave ``generator=None``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ambientloss.adapters.torch import sample_truncated
+    >>> from ambientloss.sampling import UniformVP
+    >>> sigma_min = torch.tensor([0.0, 0.3, 0.9])
+    >>> sigma = sample_truncated(sigma_min, base=UniformVP(), generator=torch.Generator().manual_seed(0))
+    >>> bool((sigma > sigma_min).all()), sigma.dtype
+    (True, torch.float32)
+    """
+    u = _uniforms(sigma_min, sigma_max, generator, dtype)
+    return sampling.sample_truncated(u, sigma_min, sigma_max, base=base, buffer=buffer, xp=xp)
+
+
+def truncated_timesteps(
+    sigma_min: Level,
+    sigma_max: Level | None = None,
+    *,
+    base: Any,
+    buffer: Buffer | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """:func:`ambientloss.sampling.truncated_timesteps` (int64) with uniforms from ``torch.rand``."""
+    u = _uniforms(sigma_min, sigma_max, generator, None)
+    return sampling.truncated_timesteps(u, sigma_min, sigma_max, base=base, buffer=buffer, xp=xp)
