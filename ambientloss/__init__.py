@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import sampling
+from . import annotation, sampling
 from ._levels import admissible
 from .admissibility import Buffer, threshold, trusted_level, usable
 from .conversions import alpha_sigma, convert_level, level_from_schedule_free, log_snr, schedule_free_level
@@ -31,6 +31,7 @@ __all__ = [
     "alpha_sigma",
     "ambient_pair",
     "ambient_target",
+    "annotation",
     "convert_level",
     "frozen_noise",
     "frozen_x_tmin",

@@ -63,6 +63,8 @@ class Buffer:
         measured on the schedule-free level ``sigma~ = b / a``, so it means the same in every
         schedule. It bounds the ambient target's variance by ``sigma~_min^2 / min_gap``.
 
+    Notes
+    -----
     All given margins apply together: the threshold is the largest of them.
 
     Examples

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 
@@ -74,6 +75,159 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _fallback(value: str) -> str | float:
+    """``--fallback``: ``largest``, ``inf`` or a number."""
+    if value in ("largest", "inf"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        msg = f"expected 'largest', 'inf' or a number, got {value!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _span(value: str) -> int | str:
+    """``--ema-span``: a positive integer, or ``none`` to switch a preset's smoothing off."""
+    if value == "none":
+        return value
+    try:
+        span = int(value)
+    except ValueError:
+        span = 0
+    if span < 1:
+        msg = f"expected a positive integer or 'none', got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return span
+
+
+def _load_npy(path: str, name: str) -> Any:
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        msg = f"{name} file {path!r} does not exist"
+    except IsADirectoryError:
+        msg = f"{name} file {path!r} is a directory"
+    except (ValueError, OSError, EOFError) as exc:  # not .npy, truncated, or Python objects (never unpickled)
+        detail = "" if "pickle" in str(exc) else f" ({exc})"
+        msg = f"{name} file {path!r} is not a readable .npy array of numbers{detail}"
+    else:
+        if isinstance(arr, np.ndarray) and np.issubdtype(arr.dtype, np.floating):
+            return arr
+        if not isinstance(arr, np.ndarray):
+            arr.close()  # an .npz archive holds an open file
+        kind = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else "an .npz archive"
+        msg = f"{name} file {path!r} must hold one floating-point array, got {kind}"
+    raise ValueError(msg)
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    import os
+
+    import numpy as np
+
+    from .annotation import SELECTION_PRESETS, select_sigma_min
+    from .annotation._files import atomic_write, npy_bytes
+    from .conversions import convert_level
+    from .schedules import get_schedule
+
+    options = dict(SELECTION_PRESETS[args.preset]) if args.preset else {}
+    given = {"probability": args.probability, "rule": args.rule, "eps": args.eps}
+    given |= {"ema_span": args.ema_span, "fallback": args.fallback}
+    options |= {key: value for key, value in given.items() if value is not None}
+    if options.get("ema_span") == "none":
+        options["ema_span"] = None
+    try:
+        for key in ("probability", "eps"):
+            if key not in options:
+                msg = f"--{key} is required (no --preset given that sets it)"
+                raise ValueError(msg)
+        units, to_units = get_schedule(args.units), get_schedule(args.to_units or args.units)
+        probs, grid = _load_npy(args.trajectory, "trajectory"), _load_npy(args.grid, "grid")
+        outside = ~((grid >= units.lower) & (grid <= units.upper))
+        if grid.ndim == 1 and np.any(outside):
+            i = int(np.argmax(outside))
+            msg = (
+                f"grid value {float(grid[i])!r} at index {i} is outside the domain "
+                f"[{units.lower}, {units.upper}] of the {units.name!r} schedule; is --units right?"
+            )
+            raise ValueError(msg)
+        sigma_min = np.asarray(select_sigma_min(probs, grid, **options))
+        if to_units.name != units.name:  # a fallback of inf ("never used") stays inf in every schedule
+            finite = np.isfinite(sigma_min)
+            converted = convert_level(np.where(finite, sigma_min, 0.0), source=units, target=to_units)
+            sigma_min = np.where(finite, converted, sigma_min)
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):
+            msg = f"cannot write {args.output!r}: folder {folder!r} does not exist"
+            raise ValueError(msg)
+        atomic_write(args.output, npy_bytes(sigma_min))
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"ambientloss annotate: error: {exc}", file=sys.stderr)
+        return 2
+    finite = sigma_min[np.isfinite(sigma_min)]
+    summary = f": min {finite.min():.6g}, median {np.median(finite):.6g}, max {finite.max():.6g}" if finite.size else ""
+    print(f"wrote {sigma_min.size} sigma_min values in {to_units.name!r} units to {args.output}{summary}")
+    return 0
+
+
+def _add_annotate(sub: argparse._SubParsersAction) -> None:
+    from .annotation import SELECTION_PRESETS
+
+    annotate = sub.add_parser(
+        "annotate",
+        help="per-sample sigma_min from a saved classifier probability trajectory",
+        description="Read a classifier probability trajectory TRAJ.npy of shape (N, G) or (N, G, draws), "
+        "evaluated on the increasing noise levels GRID.npy of shape (G,), apply a selection rule and write "
+        "one sigma_min per sample to OUT.npy. Exit status 0 on success, 2 on usage errors or bad input.",
+    )
+    annotate.add_argument("trajectory", metavar="TRAJ.npy", help="probabilities in [0, 1], shape (N, G[, draws])")
+    annotate.add_argument("grid", metavar="GRID.npy", help="strictly increasing noise levels, shape (G,)")
+    annotate.add_argument("-o", "--output", metavar="OUT.npy", required=True, help="where to write sigma_min (N,)")
+    annotate.add_argument(
+        "--probability",
+        choices=["clean", "corrupt"],
+        help="what the trajectory holds: P(clean) or P(corrupt) of each (corrupt) sample; required unless "
+        "--preset sets it",
+    )
+    annotate.add_argument(
+        "--rule",
+        choices=["first", "monotone"],
+        help="'first': the first level where the classifier is confused (Ambient-o); 'monotone' (default): "
+        "the smallest level from which it stays confused at every larger level",
+    )
+    annotate.add_argument(
+        "--eps",
+        type=float,
+        help="confusion threshold: a level qualifies when P(clean) > 1/2 - eps; required unless --preset sets it",
+    )
+    annotate.add_argument(
+        "--ema-span",
+        type=_span,
+        help="smooth the draw-averaged trajectory along the grid with an EMA of this span (pandas' span, "
+        "adjust=False); 'none' (the default) switches smoothing off, also a preset's",
+    )
+    annotate.add_argument(
+        "--fallback",
+        type=_fallback,
+        help="sigma_min of a sample that never qualifies: 'largest' grid level (default), 'inf' or a number",
+    )
+    annotate.add_argument(
+        "--preset",
+        choices=sorted(SELECTION_PRESETS),
+        help="published settings (other options override them): "
+        + "; ".join(f"{name}: {kw}" for name, kw in sorted(SELECTION_PRESETS.items())),
+    )
+    annotate.add_argument(
+        "--units", default="vp", help="schedule of GRID: vp (default, s in [0, 1]), ve (EDM sigma) or flow (t)"
+    )
+    annotate.add_argument(
+        "--to-units", help="convert the result to this schedule through the schedule-free level b/a (default: --units)"
+    )
+    annotate.set_defaults(func=_annotate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-parser per subcommand."""
     parser = argparse.ArgumentParser(prog="ambientloss", description="Exact ambient-diffusion targets and losses.")
@@ -110,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     verify.add_argument("--timeout", type=float, default=5.0, help="seconds one call may take (default 5)")
     verify.set_defaults(func=_verify)
+    _add_annotate(sub)
     return parser
 
 

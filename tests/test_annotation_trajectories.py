@@ -1,0 +1,264 @@
+"""classifier_trajectory (noising, pairing, batching, backends, errors) and the grid builders."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+
+import numpy as np
+import pytest
+import scipy.stats
+
+import ambientloss as al
+from ambientloss.annotation import (
+    CallCount,
+    classifier_trajectory,
+    ddpm_timestep_grid,
+    edm_lognormal_grid,
+    vp_uniform_grid,
+)
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_JAX = importlib.util.find_spec("jax") is not None
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Torch's intra-op threads stall when other processes hold the cores; these arrays are small."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Recorder:
+    """A classifier that records its inputs and returns a fixed function of them (numpy)."""
+
+    def __init__(self) -> None:
+        self.inputs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __call__(self, x_sigma, sigma):
+        self.inputs.append((np.array(x_sigma), np.array(sigma)))
+        return 1.0 / (1.0 + np.exp(-x_sigma.sum(axis=tuple(range(1, x_sigma.ndim))) * 0.1 - sigma))
+
+
+@pytest.mark.parametrize("schedule", ["vp", "ve", "flow"])
+def test_rows_are_the_forward_process_with_paired_draws(schedule):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 2, 5))
+    grid = np.array([0.1, 0.3, 0.6, 0.9])
+    rec = Recorder()
+    probs = classifier_trajectory(rec, x, grid, n_draws=2, schedule=schedule, batch_size=5, seed=11)
+    assert probs.shape == (3, 4, 2)
+    xs = np.concatenate([a for a, _ in rec.inputs]).reshape(3, 4, 2, 2, 5)
+    sig = np.concatenate([s for _, s in rec.inputs]).reshape(3, 4, 2)
+    np.testing.assert_array_equal(sig, np.broadcast_to(grid[None, :, None], (3, 4, 2)))
+    a, b = al.alpha_sigma(grid, schedule=schedule)
+    z = (xs - a[None, :, None, None, None] * x[:, None, None]) / b[None, :, None, None, None]
+    # the same draw of a sample at every level; draws differ between samples and between draws
+    np.testing.assert_allclose(z, np.broadcast_to(z[:, :1], z.shape), atol=1e-12)
+    assert not np.allclose(z[0, 0, 0], z[0, 0, 1])
+    assert not np.allclose(z[0, 0, 0], z[1, 0, 0])
+    # the draws are seeded by (seed, sample id): NumPy's generator on [seed, id]
+    for i in range(3):
+        want = np.random.default_rng([11, i]).standard_normal((2, 2, 5))
+        np.testing.assert_allclose(z[i, 0], want, atol=1e-12)
+    # the result is the classifier on those rows
+    flat = 1.0 / (1.0 + np.exp(-xs.sum(axis=(3, 4)) * 0.1 - sig))
+    np.testing.assert_allclose(probs, flat, rtol=1e-15)
+
+
+def test_batching_and_sample_ids_do_not_change_the_draws():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 3))
+    grid = np.linspace(0.05, 0.95, 9)
+    clf = Recorder()
+    full = classifier_trajectory(clf, x, grid, n_draws=3, batch_size=1000)
+    for bs in (1, 4, 27, 50):
+        np.testing.assert_array_equal(classifier_trajectory(clf, x, grid, n_draws=3, batch_size=bs), full)
+    part = classifier_trajectory(clf, x[4:], grid, n_draws=3, sample_ids=[4, 5, 6])
+    np.testing.assert_array_equal(part, full[4:])
+    other = classifier_trajectory(clf, x, grid, n_draws=3, seed=1)
+    assert not np.array_equal(other, full)
+
+
+def test_user_noise_and_call_counts():
+    x = np.arange(6.0).reshape(3, 2)
+    grid = np.array([0.5, 1.0])
+    rec = Recorder()
+    shared = np.ones((2, 2))
+    counts = CallCount()
+    probs = classifier_trajectory(rec, x, grid, n_draws=2, schedule="ve", noise=shared, batch_size=5, counts=counts)
+    xs = np.concatenate([a for a, _ in rec.inputs]).reshape(3, 2, 2, 2)
+    np.testing.assert_allclose(xs, np.broadcast_to(x[:, None, None, :] + grid[None, :, None, None], xs.shape))
+    assert probs.shape == (3, 2, 2)
+    assert (counts.calls, counts.evaluations, counts.padded) == (3, 12, 0)  # 12 rows in batches of 5
+    per_sample = np.stack([np.full((2, 2), i) for i in range(3)]).astype(float)
+    rec = Recorder()
+    classifier_trajectory(rec, x, grid, n_draws=2, schedule="ve", noise=per_sample)
+    xs = np.concatenate([a for a, _ in rec.inputs]).reshape(3, 2, 2, 2)
+    np.testing.assert_allclose(xs[2, 1], np.stack([x[2] + 1.0 * 2.0] * 2))
+
+
+def test_padding_gives_the_classifier_one_shape():
+    shapes = []
+
+    def clf(x_sigma, sigma):
+        shapes.append(x_sigma.shape[0])
+        return np.full(x_sigma.shape[0], 0.5)
+
+    counts = CallCount()
+    classifier_trajectory(clf, np.zeros((5, 2)), [0.1, 0.2, 0.3], n_draws=1, batch_size=4, pad=True, counts=counts)
+    assert shapes == [4, 4, 4, 4]
+    assert (counts.evaluations, counts.padded) == (15, 1)
+
+
+def test_backends_agree_on_shared_noise(backend):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 3))
+    noise = rng.normal(size=(4, 2, 3))
+    grid = np.array([0.2, 0.4, 0.8])
+
+    def clf(x_sigma, sigma):
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(x_sigma)
+        logit = xp.sum(x_sigma, axis=1) - sigma
+        return 1.0 / (1.0 + xp.exp(-logit))
+
+    want = classifier_trajectory(clf, x, grid, n_draws=2, noise=noise, schedule="vp")
+    got = classifier_trajectory(
+        clf, backend.asarray(x), backend.asarray(grid), n_draws=2, noise=backend.asarray(noise), schedule="vp"
+    )
+    assert got.dtype == backend.dtype
+    np.testing.assert_allclose(backend.to_numpy(got), want, rtol=0, atol=50 * backend.eps)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_torch_runs_without_grad_on_the_data_device_and_seeds_per_sample():
+    import torch
+
+    lin = torch.nn.Linear(3, 1)
+    seen = []
+
+    def clf(x_sigma, sigma):
+        seen.append((torch.is_grad_enabled(), x_sigma.device, sigma.dtype))
+        return torch.sigmoid(lin(x_sigma))  # (B, 1) is accepted
+
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    grid = torch.linspace(0.1, 0.9, 6)
+    probs = classifier_trajectory(clf, x, grid, n_draws=2, batch_size=7)
+    assert probs.shape == (5, 6, 2)
+    assert not probs.requires_grad
+    assert all(not g and d == x.device and dt == torch.float32 for g, d, dt in seen)
+    again = classifier_trajectory(clf, x[2:], grid, n_draws=2, batch_size=3, sample_ids=[2, 3, 4])
+    assert torch.equal(again, probs[2:])
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="jax not installed")
+def test_jax_draws_are_per_sample_keys():
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.zeros((3, 2))
+    grid = jnp.asarray([0.5, 1.0])
+    inputs = []
+
+    def clf(x_sigma, sigma):
+        inputs.append(np.asarray(x_sigma))
+        return jax.nn.sigmoid(x_sigma[:, 0])
+
+    classifier_trajectory(clf, x, grid, n_draws=2, schedule="ve", seed=5)
+    xs = np.concatenate(inputs).reshape(3, 2, 2, 2)
+    want = jax.random.normal(jax.random.fold_in(jax.random.key(5), 1), (2, 2), dtype=x.dtype)
+    np.testing.assert_allclose(xs[1, 0], 0.5 * np.asarray(want), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("clf", "match"),
+    [
+        (lambda xs, s: np.zeros((xs.shape[0], 2)), r"one probability per input, shape \(4,\) or \(4, 1\).*\(4, 2\)"),
+        (lambda xs, s: np.zeros(3), r"shape \(4,\).*got \(3,\)"),
+        (lambda xs, s: 0.5, "got float"),
+        (lambda xs, s: 3.0 * np.ones(xs.shape[0]), r"probabilities in \[0, 1\] \(apply a sigmoid to logits\); got 3.0"),
+        (lambda xs, s: np.full(xs.shape[0], np.nan), "probabilities"),
+    ],
+)
+def test_wrong_classifier_output_is_named(clf, match):
+    with pytest.raises(ValueError, match=match):
+        classifier_trajectory(clf, np.zeros((2, 3)), [0.1, 0.2], n_draws=1, batch_size=4)
+
+
+def test_bad_arguments_are_named():
+    ok = Recorder()
+    with pytest.raises(TypeError, match="classifier must be a callable"):
+        classifier_trajectory("net", np.zeros((2, 3)), [0.1])
+    with pytest.raises(ValueError, match="empty"):
+        classifier_trajectory(ok, np.zeros((0, 3)), [0.1])
+    with pytest.raises(ValueError, match="n_draws must be a positive integer"):
+        classifier_trajectory(ok, np.zeros((2, 3)), [0.1], n_draws=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        classifier_trajectory(ok, np.zeros((2, 3)), [0.1], batch_size=2.5)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        classifier_trajectory(ok, np.zeros((2, 3)), [0.2, 0.1])
+    with pytest.raises(ValueError, match=r"noise must have shape \(4, 3\).*or \(2, 4, 3\)"):
+        classifier_trajectory(ok, np.zeros((2, 3)), [0.1], noise=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="sample_ids must be 2 non-negative integers"):
+        classifier_trajectory(ok, np.zeros((2, 3)), [0.1], sample_ids=[0, -1])
+    with pytest.raises(ValueError, match="outside the domain"):
+        classifier_trajectory(ok, np.zeros((2, 3)), [0.5, 1.5], schedule="vp")
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        classifier_trajectory(ok, np.zeros((2, 3)), [0.1], seed=0.5)
+
+
+# ------------------------------------------------------------------------------------------------
+# grids
+
+
+def test_grid_builders_against_closed_forms():
+    np.testing.assert_allclose(vp_uniform_grid(5), [0.2, 0.4, 0.6, 0.8, 1.0])
+    np.testing.assert_allclose(vp_uniform_grid(3, low=0.0, high=0.5), [0.0, 0.25, 0.5])
+    q = edm_lognormal_grid(2048)
+    want = scipy.stats.lognorm.ppf((np.arange(2048) + 0.5) / 2048, s=1.2, scale=math.exp(-1.2))
+    np.testing.assert_allclose(q, want, rtol=1e-12)
+    d = edm_lognormal_grid(2048, method="draws", seed=42)
+    np.testing.assert_allclose(d, np.sort(np.exp(-1.2 + 1.2 * np.random.default_rng(42).standard_normal(2048))))
+    assert np.all(np.diff(d) > 0)
+    # the draws follow the log-normal: Kolmogorov-Smirnov at the 1e-3 level, seed fixed above
+    assert scipy.stats.kstest(np.log(d), "norm", args=(-1.2, 1.2)).pvalue > 1e-3
+    sched = al.Discrete.from_diffusers("squaredcos_cap_v2", num_train_timesteps=100)
+    np.testing.assert_array_equal(ddpm_timestep_grid(sched), sched.sigmas)
+    np.testing.assert_array_equal(ddpm_timestep_grid(sched, timesteps=[0, 10, 99]), sched.sigmas[[0, 10, 99]])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_grid_in_another_library():
+    import array_api_compat.torch as xp
+    import torch
+
+    g = vp_uniform_grid(4, xp=xp, dtype=torch.float32)
+    assert isinstance(g, torch.Tensor)
+    assert g.dtype == torch.float32
+
+
+def test_grid_builders_reject_bad_input():
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        vp_uniform_grid(0)
+    with pytest.raises(ValueError, match="0 <= low < high <= 1"):
+        vp_uniform_grid(4, low=0.5, high=1.5)
+    with pytest.raises(ValueError, match="p_std positive"):
+        edm_lognormal_grid(8, p_std=0.0)
+    with pytest.raises(ValueError, match="method must be 'quantiles' or 'draws'"):
+        edm_lognormal_grid(8, method="sobol")
+    sched = al.Discrete.from_diffusers("linear", num_train_timesteps=10)
+    with pytest.raises(ValueError, match=r"strictly increasing integers in \[0, 9\]"):
+        ddpm_timestep_grid(sched, timesteps=[3, 2])
+    with pytest.raises(ValueError, match="strictly increasing integers"):
+        ddpm_timestep_grid(sched, timesteps=[0, 10])
+    with pytest.raises(TypeError, match="Discrete"):
+        ddpm_timestep_grid("vp")
