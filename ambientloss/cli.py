@@ -22,14 +22,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_callable(spec: str) -> object:
-    """Import ``MODULE:FUNCTION`` (``FUNCTION`` may be dotted); the current directory is importable."""
+def _load_object(spec: str, what: str = "FUNCTION") -> object:
+    """Import ``MODULE:ATTR`` (``ATTR`` may be dotted); the current directory is importable."""
     import importlib
     import os
 
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        msg = f"expected MODULE:FUNCTION, got {spec!r}"
+        msg = f"expected MODULE:{what}, got {spec!r}"
         raise ValueError(msg)
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
@@ -45,8 +45,31 @@ def _load_callable(spec: str) -> object:
         except AttributeError:
             msg = f"module {module_name!r} has no attribute {attr!r}"
             raise ValueError(msg) from None
+    return obj
+
+
+def _load_callable(spec: str) -> object:
+    """Import ``MODULE:FUNCTION`` and check that it is callable."""
+    obj = _load_object(spec)
     if not callable(obj):
         msg = f"{spec!r} is not callable"
+        raise ValueError(msg)
+    return obj
+
+
+def _load_schedule(spec: str) -> object:
+    """A schedule name, or ``MODULE:ATTR`` naming an :class:`ambientloss.Schedule` object."""
+    from .schedules import Schedule
+    from .testing.oracle_schedules import NAMES
+
+    if spec in NAMES:
+        return spec
+    if ":" not in spec:
+        msg = f"unknown schedule {spec!r}; give one of {', '.join(NAMES)} or MODULE:ATTR naming a Schedule object"
+        raise ValueError(msg)
+    obj = _load_object(spec, "SCHEDULE")
+    if not isinstance(obj, Schedule):
+        msg = f"{spec!r} is a {type(obj).__name__}, not an ambientloss Schedule (Custom, Discrete, ...)"
         raise ValueError(msg)
     return obj
 
@@ -54,6 +77,7 @@ def _load_callable(spec: str) -> object:
 def _verify(args: argparse.Namespace) -> int:
     try:
         fn = _load_callable(args.target)
+        schedule = _load_schedule(args.schedule)
     except ValueError as exc:
         print(f"ambientloss verify: error: {exc}", file=sys.stderr)
         return 2
@@ -63,7 +87,7 @@ def _verify(args: argparse.Namespace) -> int:
         report = check_target_fn(
             fn,  # type: ignore[arg-type]
             prediction=args.prediction,
-            schedule=args.schedule,
+            schedule=schedule,
             max_examples=args.max_examples,
             seed=args.seed,
             timeout=args.timeout,
@@ -259,7 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--prediction", default="x0", choices=list(PREDICTIONS), help="what the target predicts (default x0)"
     )
-    verify.add_argument("--schedule", default="vp", choices=["vp", "ve", "flow"], help="noise schedule (default vp)")
+    verify.add_argument(
+        "--schedule",
+        default="vp",
+        metavar="SCHEDULE",
+        help="noise schedule: vp, ve (edm), flow (rectified_flow), or MODULE:ATTR naming the ambientloss Schedule "
+        "object the function uses, e.g. a Custom or Discrete one (default vp)",
+    )
     verify.add_argument("--max-examples", type=int, default=100, help="Hypothesis examples per property (default 100)")
     verify.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     verify.add_argument("--timeout", type=float, default=5.0, help="seconds one call may take (default 5)")

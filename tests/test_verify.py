@@ -302,6 +302,26 @@ def test_cli_imports_from_the_current_directory(tmp_path, monkeypatch, capsys):
     assert code == 0, capsys.readouterr().out
 
 
+def test_cli_takes_a_schedule_object(tmp_path, monkeypatch, capsys):
+    """``--schedule MODULE:ATTR`` checks a function written for its own (here: custom) schedule."""
+    (tmp_path / "verify_custom_target.py").write_text(
+        "from functools import partial\n"
+        "import ambientloss\n"
+        "from ambientloss.testing import OracleSchedule, custom_schedule\n\n"
+        "SCHEDULE = custom_schedule(OracleSchedule('custom', k=0.5, c=1.1, p=1.5))\n"
+        "OTHER = custom_schedule(OracleSchedule('custom', k=0.0, c=0.5, p=0.0))\n"
+        "target = partial(ambientloss.ambient_target, prediction='epsilon', schedule=SCHEDULE)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "verify_custom_target", raising=False)
+    argv = ["verify", "verify_custom_target:target", "--prediction", "epsilon", "--max-examples", "8"]
+    assert main([*argv, "--schedule", "verify_custom_target:SCHEDULE"]) == 0, capsys.readouterr().out
+    assert main([*argv, "--schedule", "verify_custom_target:OTHER"]) == 1
+    assert "FAIL  unbiased" in capsys.readouterr().out
+    monkeypatch.delitem(sys.modules, "verify_custom_target", raising=False)
+
+
 def test_cli_subprocess_from_the_repository_root():
     proc = subprocess.run(
         [
@@ -332,6 +352,8 @@ def test_cli_subprocess_from_the_repository_root():
         (["verify", "ambientloss_no_such_module_xyz:f"], "cannot import"),
         (["verify", "ambientloss.targets:no_such_function"], "no attribute"),
         (["verify", "ambientloss:__version__"], "not callable"),
+        (["verify", "ambientloss:ambient_target", "--schedule", "cosine"], "unknown schedule"),
+        (["verify", "ambientloss:ambient_target", "--schedule", "ambientloss:ambient_target"], "not an ambientloss"),
     ],
 )
 def test_cli_bad_target_exits_2(argv, text, capsys):
@@ -343,7 +365,6 @@ def test_cli_bad_target_exits_2(argv, text, capsys):
     "argv",
     [
         ["verify", "ambientloss:ambient_target", "--prediction", "noise"],
-        ["verify", "ambientloss:ambient_target", "--schedule", "cosine"],
         ["verify", "ambientloss:ambient_target", "--max-examples", "0"],
         ["verify"],
     ],
