@@ -9,6 +9,7 @@ with :meth:`Discrete.sigma_for_timestep` and :meth:`Discrete.timestep_for_sigma`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
@@ -19,14 +20,38 @@ from .schedules import VP
 
 __all__ = ["BETA_SCHEDULES", "Discrete"]
 
-BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid", "laplace")
+"""The ``beta_schedule`` values of diffusers' ``DDPMScheduler`` that :meth:`Discrete.from_diffusers` rebuilds."""
 
 
-def _cosine_betas(n: int, max_beta: float = 0.999) -> np.ndarray:
-    def alpha_bar(t: float) -> float:
-        return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+def _cosine_alpha_bar(t: float) -> float:
+    """Glide's cosine ``alpha_bar(t)`` with offset 0.008 (``squaredcos_cap_v2``)."""
+    return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
 
+
+def _laplace_alpha_bar(t: float) -> float:
+    """diffusers' ``laplace`` ``alpha_bar(t)``: a log-SNR with a Laplace-shaped density around ``t = 1/2``."""
+    log_snr = -0.5 * math.copysign(1.0, 0.5 - t) * math.log(1 - 2 * abs(0.5 - t) + 1e-6)
+    snr = math.exp(log_snr)
+    return math.sqrt(snr / (1 + snr))
+
+
+def _alpha_bar_betas(n: int, alpha_bar: Callable[[float], float], max_beta: float = 0.999) -> np.ndarray:
+    """``beta_i = min(1 - alpha_bar((i+1)/n) / alpha_bar(i/n), max_beta)``, in float64."""
     return np.array([min(1 - alpha_bar((i + 1) / n) / alpha_bar(i / n), max_beta) for i in range(n)])
+
+
+def _zero_terminal_snr(betas: np.ndarray) -> np.ndarray:
+    """Rescale ``betas`` so that ``alphas_cumprod[-1] == 0`` (Lin et al. 2023, Algorithm 1), in ``betas``' dtype.
+
+    ``sqrt(alphas_cumprod)`` is shifted so that its last entry is 0 and scaled so that its first
+    entry keeps its value; the last beta becomes exactly 1.
+    """
+    root = np.sqrt(np.cumprod(1 - betas, dtype=betas.dtype))
+    first, last = root[0], root[-1]
+    root = (root - last) * (first / (first - last))
+    ac = root * root
+    return 1 - np.concatenate([ac[:1], ac[1:] / ac[:-1]])
 
 
 class Discrete(VP):
@@ -35,8 +60,9 @@ class Discrete(VP):
     Parameters
     ----------
     alphas_cumprod : array-like
-        Decreasing cumulative products ``prod_{k<=t} (1 - beta_k)`` in ``(0, 1]``, one per timestep
-        (any array library; stored as float64 NumPy).
+        Non-increasing cumulative products ``prod_{k<=t} (1 - beta_k)`` in ``[0, 1]``, one per timestep
+        (any array library; stored as float64 NumPy). A final 0 (zero terminal SNR) is the level
+        ``s = 1``, the top of the VP schedule.
 
     Examples
     --------
@@ -55,9 +81,11 @@ class Discrete(VP):
         if ac.ndim != 1 or ac.size == 0:
             msg = f"alphas_cumprod must be a non-empty 1-D array, got shape {ac.shape}"
             raise ValueError(msg)
-        if not np.all((ac > 0) & (ac <= 1)):
-            bad = int(np.argwhere(~((ac > 0) & (ac <= 1)))[0, 0])
-            msg = f"alphas_cumprod must lie in (0, 1]; alphas_cumprod[{bad}] = {ac[bad]}"
+        inside = (ac >= 0) & (ac <= 1)
+        inside[0] &= ac[0] > 0
+        if not np.all(inside):
+            bad = int(np.argwhere(~inside)[0, 0])
+            msg = f"alphas_cumprod must lie in [0, 1] with a positive first entry; alphas_cumprod[{bad}] = {ac[bad]}"
             raise ValueError(msg)
         if np.any(np.diff(ac) > 0):
             bad = int(np.argwhere(np.diff(ac) > 0)[0, 0]) + 1
@@ -68,10 +96,13 @@ class Discrete(VP):
 
     @classmethod
     def from_betas(cls, betas: Any, *, dtype: str = "float32") -> Discrete:
-        """Build from ``betas``; the cumulative product runs in ``dtype`` (float32 as in diffusers)."""
+        """Build from ``betas``; the cumulative product runs in ``dtype`` (float32 as in diffusers).
+
+        A last beta of exactly 1 (zero terminal SNR) is allowed.
+        """
         b = (to_numpy(betas) if hasattr(betas, "shape") else np.asarray(betas)).astype(dtype)
-        if b.ndim != 1 or not np.all((b > 0) & (b < 1)):
-            msg = "betas must be a 1-D array with every entry in (0, 1)"
+        if b.ndim != 1 or b.size == 0 or not np.all((b > 0) & (b < 1) | ((b == 1) & (np.arange(b.size) == b.size - 1))):
+            msg = "betas must be a 1-D array with every entry in (0, 1) (the last one may be exactly 1)"
             raise ValueError(msg)
         return cls(np.cumprod(1 - b, dtype=dtype))
 
@@ -83,8 +114,26 @@ class Discrete(VP):
         num_train_timesteps: int = 1000,
         beta_start: float = 1e-4,
         beta_end: float = 0.02,
+        rescale_betas_zero_snr: bool = False,
     ) -> Discrete:
-        """The table of a diffusers ``DDPMScheduler`` config (linear, scaled_linear, squaredcos_cap_v2)."""
+        """The table of a diffusers ``DDPMScheduler`` / ``DDIMScheduler`` config.
+
+        ``beta_schedule`` is one of :data:`BETA_SCHEDULES`: ``"linear"``, ``"scaled_linear"``
+        (``linspace`` of the square roots, squared), ``"squaredcos_cap_v2"`` (Glide's cosine),
+        ``"sigmoid"`` (GeoDiff: ``sigmoid(linspace(-6, 6))`` scaled to ``[beta_start, beta_end]``)
+        and ``"laplace"``. ``rescale_betas_zero_snr`` rescales the betas to a zero terminal SNR, so
+        the last level is ``s = 1``. The betas and the cumulative product are float32, as in
+        diffusers, but rounded in another order: the table agrees with the scheduler's
+        ``alphas_cumprod`` within ``num_train_timesteps`` float32 ulp (a few tens at 1000 steps). For
+        the scheduler's own table bit for bit, use :meth:`from_scheduler`.
+
+        Examples
+        --------
+        >>> from ambientloss import Discrete
+        >>> table = Discrete.from_diffusers("sigmoid", num_train_timesteps=100, rescale_betas_zero_snr=True)
+        >>> float(table.sigmas[-1])     # zero terminal SNR: the last level is the top of the VP schedule
+        1.0
+        """
         n = int(num_train_timesteps)
         if n < 1:
             msg = f"num_train_timesteps must be positive, got {num_train_timesteps}"
@@ -94,10 +143,20 @@ class Discrete(VP):
         elif beta_schedule == "scaled_linear":
             betas = np.linspace(beta_start**0.5, beta_end**0.5, n, dtype=np.float32) ** 2
         elif beta_schedule == "squaredcos_cap_v2":
-            betas = _cosine_betas(n).astype(np.float32)
+            betas = _alpha_bar_betas(n, _cosine_alpha_bar).astype(np.float32)
+        elif beta_schedule == "laplace":
+            betas = _alpha_bar_betas(n, _laplace_alpha_bar).astype(np.float32)
+        elif beta_schedule == "sigmoid":
+            grid = np.linspace(-6, 6, n, dtype=np.float32)
+            betas = (1 / (1 + np.exp(-grid))) * np.float32(beta_end - beta_start) + np.float32(beta_start)
         else:
             msg = f"unknown beta_schedule {beta_schedule!r}; valid values are {', '.join(map(repr, BETA_SCHEDULES))}"
             raise ValueError(msg)
+        if rescale_betas_zero_snr:
+            if n < 2:
+                msg = f"rescale_betas_zero_snr needs at least 2 timesteps, got num_train_timesteps={n}"
+                raise ValueError(msg)
+            betas = _zero_terminal_snr(betas)
         return cls.from_betas(betas)
 
     @classmethod

@@ -42,3 +42,11 @@ def test_jax_example_runs():
     value, grad = jax.value_and_grad(scope["loss_fn"])(1.0, x_tmin, sigma_min, sigma, jax.random.key(0))
     assert np.isfinite(float(value))
     assert np.isfinite(float(grad))
+
+
+def test_sampling_example_runs():
+    (block,) = [b for b in BLOCKS if "get_preset" in b]
+    scope: dict = {}
+    exec(block, scope)
+    assert scope["x_tmin"].shape == (4, 16, 7)
+    assert np.array_equal(scope["x_tmin"][:2], scope["x0"][:2])  # clean samples pass through
