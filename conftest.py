@@ -11,3 +11,6 @@ collect_ignore = [
     for name in ("torch", "jax", "ray")
     if path.stem.split("_")[0] == name and importlib.util.find_spec(name) is None
 ]
+collect_ignore += [
+    f"ambientloss/maze/{name}.py" for name in ("policy", "methods") if importlib.util.find_spec("torch") is None
+]

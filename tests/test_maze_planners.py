@@ -1,0 +1,118 @@
+"""Planners: exact shortest paths on simple layouts, collision-free outputs, RRT far jerkier than smooth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ambientloss.maze.data import condition, from_model, plan_dataset, to_model
+from ambientloss.maze.env import Maze, default_maze, random_maze, sample_queries
+from ambientloss.maze.metrics import path_length, squared_jerk
+from ambientloss.maze.planners import VisibilityGraph, resample, rrt, shortest_path, smooth_path, smooth_planner
+
+
+def test_resample_is_equally_spaced_with_exact_ends():
+    path = np.array([[0.1, 0.1], [0.7, 0.1], [0.7, 0.5], [0.2, 0.9]])
+    out = resample(path, 40)
+    steps = np.linalg.norm(np.diff(out, axis=0), axis=1)
+    # chords cut the two corners, so spacing along chords is at most the arc spacing
+    arc = path_length(path) / 39
+    assert np.all(steps <= arc + 1e-12)
+    assert np.median(steps) == pytest.approx(arc, rel=1e-9)
+    assert np.array_equal(out[0], path[0])
+    assert np.array_equal(out[-1], path[-1])
+    with pytest.raises(ValueError, match="n >= 2"):
+        resample(path, 1)
+
+
+def test_shortest_path_in_empty_square_is_straight():
+    graph = VisibilityGraph(Maze(np.zeros((0, 4))))
+    s, g = np.array([0.1, 0.2]), np.array([0.8, 0.9])
+    assert np.array_equal(shortest_path(graph, s, g), np.stack([s, g]))
+
+
+def test_shortest_path_around_a_wall_has_the_exact_length():
+    margin = 0.04
+    maze = Maze(np.array([[0.45, 0.0, 0.55, 0.6]]))  # wall from the floor, open above y = 0.6
+    graph = VisibilityGraph(maze, margin=margin)
+    s, g = np.array([0.2, 0.1]), np.array([0.8, 0.1])
+    path = shortest_path(graph, s, g)
+    c1, c2 = np.array([0.45 - margin, 0.6 + margin]), np.array([0.55 + margin, 0.6 + margin])
+    want = np.linalg.norm(c1 - s) + np.linalg.norm(c2 - c1) + np.linalg.norm(g - c2)
+    assert path_length(path) == pytest.approx(want, rel=1e-12)
+    assert not maze.collides(path, clearance=margin * 0.999)
+
+
+def test_unreachable_goal_gives_none():
+    maze = Maze(np.array([[0.45, 0.0, 0.55, 1.0]]))  # wall across the square
+    graph = VisibilityGraph(maze)
+    assert shortest_path(graph, np.array([0.2, 0.5]), np.array([0.8, 0.5])) is None
+    assert smooth_planner(maze, np.array([0.2, 0.5]), np.array([0.8, 0.5]), 16, graph=graph) is None
+
+
+@pytest.mark.parametrize("maze", [default_maze(), random_maze(1)], ids=["default", "seed1"])
+def test_planners_give_free_paths_and_rrt_is_far_jerkier(maze):
+    rng = np.random.default_rng(3)
+    graph = VisibilityGraph(maze)
+    tight = VisibilityGraph(maze, margin=0.01)  # the smooth paths keep a clearance of 0.01
+    starts, goals = sample_queries(maze, 25, rng)
+    smooth, jagged, ratio = [], [], []
+    for s, g in zip(starts, goals, strict=True):
+        path = smooth_planner(maze, s, g, 32, graph=graph)
+        if path is None:  # start and goal in separate parts of a random layout
+            continue
+        poly = rrt(maze, s, g, rng)
+        assert poly is not None
+        r = resample(poly, 32)
+        for p in (path, r):
+            assert not maze.collides(p)
+            assert np.array_equal(p[0], s)
+            assert np.array_equal(p[-1], g)
+        # near-optimal: no path keeping that clearance is shorter than the tight shortest path
+        optimal = path_length(shortest_path(tight, s, g))
+        assert optimal - 1e-9 <= path_length(path) <= 1.25 * optimal
+        smooth.append(squared_jerk(path))
+        jagged.append(squared_jerk(r))
+        ratio.append(path_length(r) / path_length(path))
+    assert len(smooth) >= 15
+    # seeded: medians 3.7k vs 7e5 on the default maze; require a factor 20 on the medians
+    assert np.median(jagged) > 20 * np.median(smooth)
+    assert np.median(ratio) > 1.05  # RRT paths are longer
+
+
+def test_smoothing_keeps_straight_lines_and_clearance():
+    maze = Maze(np.array([[0.4, 0.4, 0.6, 0.6]]))
+    line = np.array([[0.1, 0.1], [0.9, 0.2]])
+    out = smooth_path(maze, line, 16)
+    assert np.allclose(out, resample(line, 16), atol=1e-12)
+    assert squared_jerk(out) < 1e-12
+
+
+def test_rrt_without_room_gives_none():
+    maze = Maze(np.array([[0.45, 0.0, 0.55, 1.0]]))
+    assert rrt(maze, np.array([0.2, 0.5]), np.array([0.8, 0.5]), np.random.default_rng(0), max_nodes=200) is None
+
+
+def test_datasets_and_model_coordinates():
+    maze = default_maze()
+    clean = plan_dataset(maze, 5, "smooth", n_waypoints=12, seed=4)
+    again = plan_dataset(maze, 5, "smooth", n_waypoints=12, seed=4)
+    assert np.array_equal(clean.paths, again.paths)  # seeded
+    assert clean.paths.shape == (5, 12, 2)
+    assert len(clean) == 5
+    assert np.array_equal(clean.paths[:, 0], clean.starts)
+    assert np.array_equal(clean.paths[:, -1], clean.goals)
+    x = to_model(clean.paths)
+    assert x.shape == (5, 11, 2)
+    assert x.dtype == np.float32
+    assert np.abs(x).max() <= 1
+    back = from_model(x, clean.starts)
+    assert np.abs(back - clean.paths).max() < 1e-6
+    c = condition(clean.starts, clean.goals)
+    assert c.shape == (5, 4)
+    assert np.allclose((c[:, 2:] + 1) / 2, clean.goals, atol=1e-6)
+    with pytest.raises(ValueError, match="source must be one of"):
+        plan_dataset(maze, 1, "gcs", n_waypoints=8, seed=0)
+    assert math.isfinite(float(squared_jerk(clean.paths).max()))
