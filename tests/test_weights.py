@@ -112,3 +112,16 @@ def test_bad_options(kwargs, match):
 def test_inadmissible_pair_raises():
     with pytest.raises(ValueError, match="sigma must be greater than sigma_min"):
         al.loss_weight(np.array([0.5, 0.2]), np.array([0.1, 0.3]))
+
+
+@pytest.mark.parametrize("library", ["numpy", "jax"])
+def test_target_variance_of_a_tiny_sigma_min_does_not_underflow(library):
+    """``v = b_m^2 b_t^2 / D`` is about ``b_m^2`` for a tiny trusted level: float32 (XLA flushes
+    subnormals to zero) must not lose it through the subnormal product ``b_m^2 b_t^2``."""
+    sigma, sigma_min = np.float32([0.01171875, 0.5]), np.float32([6e-18, 2e-19])
+    if library == "jax":
+        jnp = pytest.importorskip("jax.numpy")
+        sigma, sigma_min = jnp.asarray(sigma), jnp.asarray(sigma_min)
+    got = np.asarray(al.target_variance(sigma, sigma_min))
+    m = np.float64(np.float32([6e-18, 2e-19]))
+    np.testing.assert_allclose(got, m * m, rtol=1e-5)  # b_t^2 / D = 1 / (1 - m^2/s^2) = 1 to 1e-30
