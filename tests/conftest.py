@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -115,3 +116,16 @@ def _all_backends() -> list[Any]:
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Every installed backend: numpy (float64, float32), array-api-strict, torch and jax (float32, float64)."""
     return request.param()
+
+
+@pytest.fixture
+def one_torch_thread() -> Any:
+    """Torch on one intra-op thread for the test (its threads stall when other processes hold the cores)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from statistics import NormalDist
 
 import array_api_compat
@@ -43,17 +42,7 @@ QUANTILES = np.array([NormalDist().inv_cdf((k + 0.5) / 64) for k in range(64)])
 UNITS = ["vp", "ve", "flow"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Torch's intra-op threads stall when other processes hold the cores; these arrays are small."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def bayes_classifier(schedule):
