@@ -173,12 +173,17 @@ def _explain(s: Array, m: Array, sched: Schedule, xp: Namespace, *, strict: bool
     raise ValueError(msg)
 
 
-def _check_gap(s: Array, m: Array, gap: Array, sched: Schedule, xp: Namespace) -> None:
-    """A schedule without an exact gap (a custom one) cannot resolve levels closer than its rounding."""
-    if bool(xp.all(gap > 0)):
+def _check_gap(s: Array, m: Array, gap: Array, sched: Schedule, xp: Namespace, *, strict: bool) -> None:
+    """A schedule without an exact gap (a custom one) cannot resolve levels closer than its rounding.
+
+    Targets and weights need ``D > 0``; the forward kernel (not ``strict``) also takes ``D == 0``, the
+    identity at ``sigma == sigma_min``. Costs one more device sync, for such schedules only.
+    """
+    resolved = (gap > 0) if strict else (gap >= 0)
+    if bool(xp.all(resolved)):
         return
     raise_where(
-        ~(gap > 0),
+        ~resolved,
         xp,
         f"sigma={{s!r}} is too close to sigma_min={{m!r}} for the {sched.name!r} schedule: its gap "
         "D = a_m^2 b_t^2 - a_t^2 b_m^2 rounds to zero or below in this precision (the gap of a custom schedule "
@@ -222,7 +227,7 @@ def pair_levels(
         b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
         gap = xp.where(clean, b_t * b_t, gap)
     if not traced and not sched.exact_gap:
-        _check_gap(s, m, gap, sched, xp)
+        _check_gap(s, m, gap, sched, xp, strict=strict)
     if traced:  # nothing could be checked: every inadmissible entry becomes NaN, never a finite value
         gap = xp.where(ok, gap, xp.full_like(gap, math.nan))
     return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype)
