@@ -210,3 +210,9 @@ def raise_where(bad: Array, xp: Namespace, message: str, **named: Array) -> None
         values[key] = float(arr[tuple(np.argwhere(mask)[0])]) if arr.ndim else float(arr)
     where = f" at index {index}" if index else ""
     raise ValueError(message.format(**values) + where)
+
+
+def sigmoid(x: Array, xp: Namespace) -> Array:
+    """The logistic function without overflow: ``1 / (1 + e)`` or ``e / (1 + e)`` with ``e = exp(-|x|)``."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))

@@ -30,6 +30,7 @@ from .._arrays import (
     is_traced,
     namespace,
     raise_where,
+    sigmoid,
 )
 from ..conversions import convert_level
 from ..losses import check_reduction
@@ -300,6 +301,4 @@ def class_probability(logits: Array, /, *, positive: str, probability: str, xp: 
     check_probability_class(probability)
     xp = namespace({"logits": logits}, xp)
     check_floating(logits, "logits", xp)
-    z = logits if positive == probability else -logits
-    e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return sigmoid(logits if positive == probability else -logits, xp)

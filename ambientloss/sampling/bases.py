@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .._arrays import Array, Namespace
+from .._arrays import Array, Namespace, sigmoid
 from ..conversions import _as_array
 from ..schedules import VE, VP, Flow, Schedule
 from ._base import Base
@@ -131,11 +131,6 @@ class LogNormal(_NormalBase):
         return xp.exp(x)
 
 
-def _sigmoid(x: Array, xp: Namespace) -> Array:
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
 @dataclass(frozen=True)
 class LogitNormal(_NormalBase):
     r"""Flow-matching logit-normal time: ``logit t ~ N(mean, std^2)``, ``t`` in ``[0, 1]`` (noise at 1).
@@ -165,4 +160,4 @@ class LogitNormal(_NormalBase):
         )
 
     def _from_normal(self, x: Array, xp: Namespace) -> Array:
-        return _sigmoid(x, xp)
+        return sigmoid(x, xp)
