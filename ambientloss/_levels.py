@@ -2,8 +2,9 @@
 
 The scalars are computed in float32 (float64 when any input is float64), whatever the dtype of the
 data, and ``D = a_m^2 b_t^2 - a_t^2 b_m^2`` is always formed in factored form. A clean entry
-(``sigma_min == 0``) uses ``a_m = 1``, ``b_m = 0`` and ``D = b_t * b_t`` exactly, which makes every
-target reduce bit-exactly to the standard one there.
+(``sigma_min == 0``) uses ``a_m = 1``, ``b_m = 0``, ``D = b_t * b_t``, ``sqrt(D) = b_t`` and
+``a_m b_t / sqrt(D) = 1`` exactly, which makes the noise form reduce bit-exactly to the standard
+forward process and target there (see :func:`noise_coefficients`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,45 @@ class Levels(NamedTuple):
     gap: Array  # D; NaN where the pair is inadmissible (only reachable under tracing)
     schedule: Schedule
     dtype: Any
+    ok: Array | None = None  # the admissibility mask when it could not be checked (under tracing), else None
+
+
+def clean_exact(lv: Levels, value: Array, computed: Array, xp: Namespace) -> Array:
+    """``computed``, with ``value`` set (not computed) at the clean entries; NaN where inadmissible under tracing.
+
+    A coefficient that is exactly ``value`` for a clean sample must not be left to a backend: its
+    ``sqrt`` need not be correctly rounded (PyTorch's CPU kernels are not, on AVX-512), so
+    ``sqrt(b_t * b_t)`` may miss ``b_t`` by an ulp, and ``b_t * b_t`` underflows for tiny float32 levels.
+    """
+    out = xp.where(lv.sigma_min == 0, value, computed)
+    if lv.ok is not None:
+        out = xp.where(lv.ok, out, xp.full_like(out, math.nan))
+    return out
+
+
+def _unit_at_clean(lv: Levels, xp: Namespace) -> Array:
+    """``D`` with 1 at the clean entries, whose coefficients are set, not computed: no 0 / 0 there."""
+    return xp.where(lv.sigma_min == 0, xp.ones_like(lv.gap), lv.gap)
+
+
+def noise_coefficients(lv: Levels, xp: Namespace) -> tuple[Array, Array]:
+    """``(sqrt(D), a_m b_t / sqrt(D))``: the kernel's spread and the epsilon target's coefficient.
+
+    They are ``b_t`` and ``1`` exactly at a clean entry (:func:`clean_exact`), so the noise form is the
+    standard forward process and target there by IEEE basic operations alone, on every backend and processor.
+    """
+    ab, gap = lv.a_m * lv.b_t, _unit_at_clean(lv, xp)
+    root = clean_exact(lv, lv.b_t, xp.sqrt(gap), xp)
+    c_eps = clean_exact(lv, xp.ones_like(ab), xp.sqrt((ab * ab) / gap), xp)  # not ab / root: XLA makes it ab * rsqrt
+    return root, c_eps
+
+
+def pair_coefficients(lv: Levels, xp: Namespace) -> tuple[Array, Array]:
+    """``(c_t, c_m)`` of the pair-form x0 target ``c_t x_t + c_m x_tmin``; ``0`` and ``1`` exactly at a clean entry."""
+    gap = _unit_at_clean(lv, xp)
+    c_t = -(lv.a_t * (lv.b_m * lv.b_m)) / gap
+    c_m = (lv.a_m * (lv.b_t * lv.b_t)) / gap
+    return clean_exact(lv, xp.zeros_like(c_t), c_t, xp), clean_exact(lv, xp.ones_like(c_m), c_m, xp)
 
 
 def _check_one(level: Array, name: str, schedule: Schedule, xp: Namespace) -> None:
@@ -230,4 +270,4 @@ def pair_levels(
         _check_gap(s, m, gap, sched, xp, strict=strict)
     if traced:  # nothing could be checked: every inadmissible entry becomes NaN, never a finite value
         gap = xp.where(ok, gap, xp.full_like(gap, math.nan))
-    return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype)
+    return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype, ok if traced else None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._arrays import Array, Namespace, cast, check_data, compute_dtype
-from ._levels import Levels, pair_levels, single_level
+from ._levels import Levels, noise_coefficients, pair_coefficients, pair_levels, single_level
 from .schedules import get_schedule
 
 __all__ = ["PREDICTIONS", "ambient_pair", "ambient_target", "canonical_prediction", "standard_target"]
@@ -119,8 +119,7 @@ def ambient_target(
     dtype = compute_dtype(xp, x_t, x_tmin)
     xt, xm = cast(x_t, dtype, xp), cast(x_tmin, dtype, xp)
     a_t, b_t = cast(lv.a_t, dtype, xp), cast(lv.b_t, dtype, xp)
-    c_t = cast(-(lv.a_t * (lv.b_m * lv.b_m)) / lv.gap, dtype, xp)
-    c_m = cast((lv.a_m * (lv.b_t * lv.b_t)) / lv.gap, dtype, xp)
+    c_t, c_m = (cast(c, dtype, xp) for c in pair_coefficients(lv, xp))  # 0 and 1 exactly at clean entries
     t_x0 = c_t * xt + c_m * xm
     if kind == "x0":
         out = t_x0
@@ -143,13 +142,10 @@ def _from_x0_eps(
     return cast(da, dtype, xp) * t_x0 + cast(db, dtype, xp) * t_eps
 
 
-def kernel(lv: Levels, x_tmin: Array, noise: Array, dtype: Any, xp: Namespace, root: Array | None = None) -> Array:
-    """``(a_t / a_m) x_tmin + (sqrt(D) / a_m) noise`` on arrays already in the arithmetic dtype.
-
-    ``root`` is ``sqrt(D)`` when the caller already has it.
-    """
+def kernel(lv: Levels, x_tmin: Array, noise: Array, dtype: Any, xp: Namespace, root: Array) -> Array:
+    """``(a_t / a_m) x_tmin + (sqrt(D) / a_m) noise`` on arrays already in the arithmetic dtype; ``root = sqrt(D)``."""
     scale = cast(lv.a_t / lv.a_m, dtype, xp)
-    spread = cast((xp.sqrt(lv.gap) if root is None else root) / lv.a_m, dtype, xp)
+    spread = cast(root / lv.a_m, dtype, xp)
     return scale * x_tmin + spread * noise
 
 
@@ -210,10 +206,8 @@ def ambient_pair(
     lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
     dtype = compute_dtype(xp, x_tmin, noise)
     xm, z = cast(x_tmin, dtype, xp), cast(noise, dtype, xp)
-    root = xp.sqrt(lv.gap)
+    root, c_eps = noise_coefficients(lv, xp)  # b_t and 1 exactly at clean entries
     x_t = kernel(lv, xm, z, dtype, xp, root)
-    ab = lv.a_m * lv.b_t
-    c_eps = xp.sqrt((ab * ab) / lv.gap)  # not ab / root: XLA turns that into ab * rsqrt, inexact where ab^2 == D
     if kind == "epsilon":
         target = cast(c_eps, dtype, xp) * z
     elif kind == "score":
