@@ -154,7 +154,10 @@ def frozen_x_tmin(
 
     :func:`ambientloss.add_noise` with the noise of :func:`frozen_noise`, so repeated calls (other
     processes, workers, restarts) return the same array. Clean entries (``sigma_min = 0``) give
-    ``x0`` itself, bit for bit.
+    ``x0`` itself, bit for bit. The noise is bit-identical however the samples are batched; ``x_tmin``
+    is bit-identical for the same call, and within a few ulp between a batched call and one call per
+    sample on a backend whose ``sqrt`` rounds differently on arrays of different shapes (PyTorch's CPU
+    kernels do): the level's ``a`` and ``b`` carry one such rounding.
 
     Parameters
     ----------

@@ -8,7 +8,16 @@ For a trusted sample ``x_tmin`` at level ``sigma_min`` and the input ``x_t`` at 
 
 and every other prediction ``k = P_k x_t + Q_k x0`` gets ``T_k = P_k x_t + Q_k T_{x0}``. Then
 ``E[T_k | x_t] = E[k | x_t]`` for any data law, so the squared error against ``T_k`` has the
-standard minimiser. At ``sigma_min = 0`` every target is bit-exactly the standard one.
+standard minimiser.
+
+Exactness at ``sigma_min = 0`` (a clean sample), on every backend and processor, because the clean
+coefficients are set rather than computed and the rest is IEEE basic arithmetic in a fixed order:
+
+* :func:`ambient_pair` returns bit-exactly ``(add_noise(x0, sigma, z), standard_target(x0, z, sigma))``
+  for every prediction;
+* :func:`ambient_target` returns bit-exactly ``x_tmin`` for x0 prediction. The other predictions are
+  the standard conversions of that x0 from ``x_t`` (``eps = (x_t - a_t x0) / b_t``, ...): bit-exactly
+  those expressions, but not the noise that made ``x_t`` (the subtraction cancels; see docs/numerics.md).
 """
 
 from __future__ import annotations

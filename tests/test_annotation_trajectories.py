@@ -31,9 +31,17 @@ class Recorder:
     def __init__(self) -> None:
         self.inputs: list[tuple[np.ndarray, np.ndarray]] = []
 
+    @staticmethod
+    def prob(x_sigma, sigma):
+        return 1.0 / (1.0 + np.exp(-x_sigma.sum(axis=tuple(range(1, x_sigma.ndim))) * 0.1 - sigma))
+
     def __call__(self, x_sigma, sigma):
         self.inputs.append((np.array(x_sigma), np.array(sigma)))
-        return 1.0 / (1.0 + np.exp(-x_sigma.sum(axis=tuple(range(1, x_sigma.ndim))) * 0.1 - sigma))
+        return self.prob(x_sigma, sigma)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``(x_sigma, sigma)`` row the classifier saw, in call order."""
+        return np.concatenate([a for a, _ in self.inputs]), np.concatenate([s for _, s in self.inputs])
 
 
 @pytest.mark.parametrize("schedule", ["vp", "ve", "flow"])
@@ -57,23 +65,40 @@ def test_rows_are_the_forward_process_with_paired_draws(schedule):
     for i in range(3):
         want = np.random.default_rng([11, i]).standard_normal((2, 2, 5))
         np.testing.assert_allclose(z[i, 0], want, atol=1e-12)
-    # the result is the classifier on those rows
-    flat = 1.0 / (1.0 + np.exp(-xs.sum(axis=(3, 4)) * 0.1 - sig))
-    np.testing.assert_allclose(probs, flat, rtol=1e-15)
+    # the result is the classifier on those rows: the same function on the very arrays it was given
+    # (same values and shapes, so bit for bit; recomputing it on another layout would sum and exp
+    # the rows in other SIMD lanes and could differ by an ulp)
+    flat = np.concatenate([Recorder.prob(a, s) for a, s in rec.inputs])
+    np.testing.assert_array_equal(probs.reshape(-1), flat)
 
 
 def test_batching_and_sample_ids_do_not_change_the_draws():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(7, 3))
     grid = np.linspace(0.05, 0.95, 9)
+    # The rows the classifier sees are the library's seeded draws and a x + b z (IEEE basic operations
+    # and NumPy's correctly rounded sqrt): bit for bit whatever the batching. The classifier's own
+    # exp may round a row differently in another batch shape (SIMD body vs tail) by 1 ulp, <= eps on
+    # p = 1 / (1 + e) (its row sum of 3 features is sequential in any layout); the roundings of 1 + e
+    # and of the division, <= u each on each side, add 2 eps: 3 eps relative.
+    rtol = 3 * np.finfo(np.float64).eps
     clf = Recorder()
     full = classifier_trajectory(clf, x, grid, n_draws=3, batch_size=1000)
+    rows = clf.rows()
     for bs in (1, 4, 27, 50):
-        np.testing.assert_array_equal(classifier_trajectory(clf, x, grid, n_draws=3, batch_size=bs), full)
+        clf = Recorder()
+        np.testing.assert_allclose(classifier_trajectory(clf, x, grid, n_draws=3, batch_size=bs), full, rtol=rtol)
+        for got, want in zip(clf.rows(), rows, strict=True):
+            np.testing.assert_array_equal(got, want)
+    clf = Recorder()
     part = classifier_trajectory(clf, x[4:], grid, n_draws=3, sample_ids=[4, 5, 6])
-    np.testing.assert_array_equal(part, full[4:])
+    np.testing.assert_allclose(part, full[4:], rtol=rtol)
+    for got, want in zip(clf.rows(), rows, strict=True):
+        np.testing.assert_array_equal(got, want[4 * 9 * 3 :])  # rows in (sample, level, draw) order
+    clf = Recorder()
     other = classifier_trajectory(clf, x, grid, n_draws=3, seed=1)
-    assert not np.array_equal(other, full)
+    assert not np.allclose(other, full)
+    assert not np.array_equal(clf.rows()[0], rows[0])
 
 
 def test_user_noise_and_call_counts():
@@ -132,21 +157,41 @@ def test_backends_agree_on_shared_noise(backend):
 def test_torch_runs_without_grad_on_the_data_device_and_seeds_per_sample():
     import torch
 
-    lin = torch.nn.Linear(3, 1)
-    seen = []
+    with torch.random.fork_rng(devices=[]):  # fixed weights, the global generator left as it was
+        torch.manual_seed(0)
+        lin = torch.nn.Linear(3, 1)
+    seen, rows = [], []
 
     def clf(x_sigma, sigma):
         seen.append((torch.is_grad_enabled(), x_sigma.device, sigma.dtype))
+        rows.append((x_sigma.clone(), sigma.clone()))
         return torch.sigmoid(lin(x_sigma))  # (B, 1) is accepted
+
+    def run(x, **kw):
+        rows.clear()
+        # VE: x_sigma = 1 * x + sigma * z, IEEE basic operations only (no backend sqrt), so the rows
+        # the classifier sees are bit for bit the same in any batch
+        probs = classifier_trajectory(clf, x, grid, n_draws=2, schedule="ve", **kw)
+        return probs, torch.cat([r for r, _ in rows]), torch.cat([s for _, s in rows])
 
     x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
     grid = torch.linspace(0.1, 0.9, 6)
-    probs = classifier_trajectory(clf, x, grid, n_draws=2, batch_size=7)
+    probs, x_rows, s_rows = run(x, batch_size=7)
     assert probs.shape == (5, 6, 2)
     assert not probs.requires_grad
     assert all(not g and d == x.device and dt == torch.float32 for g, d, dt in seen)
-    again = classifier_trajectory(clf, x[2:], grid, n_draws=2, batch_size=3, sample_ids=[2, 3, 4])
-    assert torch.equal(again, probs[2:])
+    again, x_again, s_again = run(x[2:], batch_size=3, sample_ids=[2, 3, 4])
+    # the same per-sample draws: the inputs of samples 2-4 (rows 24 on) are identical
+    assert torch.equal(x_again, x_rows[2 * 6 * 2 :])
+    assert torch.equal(s_again, s_rows[2 * 6 * 2 :])
+    # Linear's matmul rounds with the batch size: each logit w.x + b (3 products, 3 additions) is
+    # within gamma_4 S <= 2 eps S of exact, S = |w|.|x| + |b|, so two batchings differ by <= 4 eps S,
+    # and by <= eps S after the sigmoid (slope <= 1/4), plus <= 2 eps of the sigmoid's own rounding each
+    eps = torch.finfo(torch.float32).eps
+    with torch.no_grad():
+        scale = x_again.abs() @ lin.weight.abs().T + lin.bias.abs()
+    tol = eps * (scale.reshape(3, 6, 2) + 4)
+    assert bool(((again - probs[2:]).abs() <= tol).all()), (again - probs[2:]).abs().max()
 
 
 @pytest.mark.skipif(not HAS_JAX, reason="jax not installed")

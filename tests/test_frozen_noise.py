@@ -64,9 +64,7 @@ def test_no_global_random_state_is_touched(monkeypatch):
     torch = pytest.importorskip("torch")
     from ambientloss.adapters.torch_data import frozen_noise as torch_noise
 
-    np.random.seed(1)  # noqa: NPY002
-    random.seed(1)
-    torch.manual_seed(1)
+    # snapshots only: reseeding the global generators here would change them for the tests run after
     legacy, python, torch_state = np.random.get_state(), random.getstate(), torch.get_rng_state()  # noqa: NPY002
 
     def forbidden(*args, **kwargs):
@@ -128,8 +126,16 @@ def test_dataloader_workers_do_not_change_the_noise():
     reverse = load(0, list(range(11, -1, -1))).flip(0)
     assert torch.equal(serial, parallel)
     assert torch.equal(serial, reverse)
+    # the dataset's item i is frozen_x_tmin of sample i at its float64 level: the same call, bit for bit
+    items = [frozen_x_tmin(x[i], i, torch.tensor(float(m[i]), dtype=torch.float64), seed=77) for i in range(12)]
+    assert torch.equal(serial, torch.stack(items))
+    # ... and the batched call within rounding: a = sqrt((1 - m)(1 + m)) comes from torch's float64
+    # sqrt, faithful but free to round a (12,) array (SIMD body) and a 0-d level (scalar path) an ulp
+    # apart. That can move a's float32 rounding by 1 ulp (<= eps / 2, a < 1), so a x by eps |x| / 2,
+    # the two roundings of a x by eps |x| more, the two roundings of the sum by eps |x_tmin|
     want = frozen_x_tmin(x, np.arange(12), m, seed=77, schedule="vp")
-    assert torch.equal(serial, want)
+    eps = torch.finfo(torch.float32).eps
+    assert bool(((serial - want).abs() <= eps * (1.5 * x.abs() + want.abs())).all())
 
 
 def test_jax_fold_in_noise_is_frozen_under_jit_and_vmap():

@@ -86,10 +86,11 @@ def test_denoiser_shapes_and_training_is_seeded():
 
     loss_fn = AmbientLoss("epsilon", SCHED)
     models = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        net = TrajectoryDenoiser(5, width=16, depth=1, channels=4)
-        models.append((net, train_denoiser(net, draw, loss_fn, steps=3, seed=7, ema=0.0)))
+    with torch.random.fork_rng(devices=[]):  # the initialisation reads the global generator: seed it, then restore it
+        for _ in range(2):
+            torch.manual_seed(0)
+            net = TrajectoryDenoiser(5, width=16, depth=1, channels=4)
+            models.append((net, train_denoiser(net, draw, loss_fn, steps=3, seed=7, ema=0.0)))
     (net_a, avg_a), (net_b, avg_b) = models
     for p, q, r in zip(net_a.parameters(), net_b.parameters(), avg_a.parameters(), strict=True):
         assert torch.equal(p, q)  # same seed, same result
@@ -120,7 +121,12 @@ def test_ambient_batches_respect_the_annotations():
     t_min = torch.tensor([10, 30, 50, 70, 90, 99, 99, 20, 40, 60])  # rows 5 and 6 at the top: never usable
     sigma_min = levels[t_min]
     draw = make_draw(pools, "ambient", batch_size=64, clean_fraction=0.25, seed=5, sigma_min=sigma_min)
-    frozen = frozen_x_tmin(pools.xr, torch.arange(10), sigma_min, seed=5, schedule=SCHED)
+    # make_draw freezes x_tmin of the 8 usable rows in one call, and the same call here gives the same
+    # bits; a call on all 10 rows need not (the coefficients go through torch's sqrt, which is not
+    # correctly rounded and need not give a row the same last bit in a batch of another size)
+    usable = torch.tensor([0, 1, 2, 3, 4, 7, 8, 9])
+    frozen = frozen_x_tmin(pools.xr[usable], usable, sigma_min[usable], seed=5, schedule=SCHED)
+    never = frozen_x_tmin(pools.xr[5:7], torch.arange(5, 7), sigma_min[5:7], seed=5, schedule=SCHED)
     g = torch.Generator().manual_seed(0)
     n_rrt, n_low_rrt, t_all = 0, 0, []
     for _ in range(30):
@@ -133,7 +139,8 @@ def test_ambient_batches_respect_the_annotations():
         assert bool((levels[b.timesteps[rrt]] > b.sigma_min[rrt]).all())
         match = (b.x_tmin[rrt][:, None] == frozen[None]).all(-1).all(-1)
         assert bool(match.any(1).all())  # the frozen trusted sample of a usable row ...
-        assert not bool(match[:, 5:7].any())  # ... never of rows 5 and 6
+        gap = (b.x_tmin[rrt][:, None] - never[None]).abs().amax((-1, -2))
+        assert bool((gap > 1e-3).all())  # ... never of rows 5 and 6 (not even close)
         assert bool((b.sigma_min[rrt][:, None] == levels[t_min][None]).any(1).all())
         n_rrt += int(rrt.sum())
         n_low_rrt += int((rrt & (b.timesteps <= 10)).sum())

@@ -31,12 +31,18 @@ def _load(name: str) -> ModuleType:
 
 @pytest.fixture
 def one_thread():
-    """Tiny models run fastest on one thread (and do not compete with parallel test workers)."""
+    """Tiny models run fastest on one thread (and do not compete with parallel test workers).
+
+    The recipes seed torch's global generator (``torch.manual_seed``); it is restored afterwards.
+    """
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _finite(losses: list[float]) -> None:

@@ -306,8 +306,9 @@ def test_kill_and_resume_gives_identical_bytes(tmp_path, reference):
 
             out, block_at = sys.argv[1], int(sys.argv[2])
 
-            def blocking(batch):  # from batch `block_at` on, hang until killed
+            def blocking(batch):  # from batch `block_at` on, say so and hang until killed
                 if block_at >= 0 and batch["id"][0] >= block_at * ROWS:
+                    open(out + ".blocked", "w").close()
                     time.sleep(600)
                 return fn(batch)
 
@@ -318,12 +319,15 @@ def test_kill_and_resume_gives_identical_bytes(tmp_path, reference):
         )
     )
     out = tmp_path / "killed"
+    blocked = tmp_path / "killed.blocked"  # written by the child when it reaches batch 5
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.Popen([sys.executable, str(script), str(out), "5"], env=env)  # hangs in chunk 2
-    deadline = time.monotonic() + 60
-    while _chunks_listed(out) < 2 and time.monotonic() < deadline and child.poll() is None:
+    # wait for the child's signal, not for a guessed time: at batch 5, chunks 0 and 1 are on disk and
+    # listed, batch 4 (in chunk 2) is computed but not written; the deadline only guards a broken child
+    deadline = time.monotonic() + 300
+    while not blocked.exists() and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.2)  # let it reach batch 5 (batch 4, in chunk 2, is then computed but not written)
+    assert blocked.exists(), f"the child did not reach batch 5 (exit code {child.poll()})"
     child.send_signal(signal.SIGKILL)
     assert child.wait(timeout=30) == -signal.SIGKILL
     assert _chunks_listed(out) == 2
@@ -428,7 +432,9 @@ def _annotate_with_torch(torch, tmp_path):
 
     g = torch.Generator().manual_seed(0)
     clean, corrupt = torch.randn(1024, 3, generator=g), torch.randn(1024, 3, generator=g) + torch.tensor(MU_Q).float()
-    model = NoiseConditionalClassifier(3, positive="corrupt", hidden=16)
+    with torch.random.fork_rng(devices=[]):  # the initialisation reads the global generator: seed it, restore it
+        torch.manual_seed(0)
+        model = NoiseConditionalClassifier(3, positive="corrupt", hidden=16)
     fit_classifier(model, clean, corrupt, steps=150, generator=g)
     fn = BatchAnnotator(
         functools.partial(model.probability, probability="clean"), LEVELS, probability="clean", eps=0.05

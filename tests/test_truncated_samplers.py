@@ -105,7 +105,11 @@ def _annotations(n, m_corrupt, top, rng):
 
 
 def test_normal_cdf_matches_mpmath_in_both_tails():
-    """Phi(z) and Phi(-z) to 2e-15 relative over |z| <= 37.5 (measured: 7e-16); scipy is worse far out."""
+    """Phi(z) and Phi(-z) to 2e-15 relative over |z| <= 37.5 (measured: 7e-16); scipy is worse far out.
+
+    NumPy's exp differs by an ulp between processors (SIMD kernels); with every exp / log / sqrt result
+    moved by up to 2 ulp the worst error measured is 1.3e-15, still below the bound.
+    """
     mpmath = pytest.importorskip("mpmath")
     import array_api_compat.numpy as xp
 
@@ -121,7 +125,10 @@ def test_normal_cdf_matches_mpmath_in_both_tails():
 
 
 def test_normal_quantile_matches_scipy():
-    """Phi^{-1}(p) to 4e-15 relative for p in [1e-300, 1 - 1e-16] (measured: 1.0e-15)."""
+    """Phi^{-1}(p) to 4e-15 relative for p in [1e-300, 1 - 1e-16] (measured: 1.0e-15).
+
+    With every log / sqrt result moved by up to 2 ulp (other processors' kernels) the worst is 1.4e-15.
+    """
     import array_api_compat.numpy as xp
 
     from ambientloss.sampling._normal import ndtri, quantile_from_tails
@@ -357,6 +364,9 @@ def test_torch_generator_wrapper_and_compile():
     torch._dynamo.reset()
     compiled = torch.compile(lambda u, m, top: sm.sample_truncated(u, m, top, base=base, xp=xt), fullgraph=True)
     u = torch.rand(4000, generator=torch.Generator().manual_seed(SEED))
+    # inductor fuses and may use other exp / log kernels: each side is within about 40 float32 ulp of the
+    # exact quantile (some 30 roundings; ndtri amplifies the error of p by at most p / phi(z) <= 1.25),
+    # so they differ by at most ~80 ulp = 1e-5 relative (measured: 5 ulp)
     torch.testing.assert_close(compiled(u, m, top), sm.sample_truncated(u, m, top, base=base), rtol=1e-5, atol=0)
     assert bool(usable(compiled(u, m, top), m, top, schedule="flow").all())
     t_base, tm, ttop, allowed = _discrete_case()
@@ -378,7 +388,8 @@ def test_jax_key_wrapper_and_jit():
     x = draw(jax.random.key(SEED), m, top)
     assert x.dtype == jnp.float32
     eager = alj.sample_truncated(jax.random.key(SEED), m, top, base=base)
-    np.testing.assert_allclose(np.asarray(x), np.asarray(eager), rtol=1e-5)  # XLA fuses float32 differently
+    # XLA fuses float32 differently: ~80 float32 ulp = 1e-5 relative, as for torch.compile (measured: 9 ulp)
+    np.testing.assert_allclose(np.asarray(x), np.asarray(eager), rtol=1e-5)
     pit = _ref_conditional_cdf(
         ref, np.asarray(x, np.float64), _ref_threshold(np.asarray(m, np.float64)), np.asarray(top, np.float64)
     )

@@ -211,7 +211,9 @@ def test_jax_only_function_is_called_with_float64_jax_arrays():
             raise TypeError("jax only")
         return al.ambient_target(x_t, x_tmin, s, m, prediction="score")
 
-    report = check_target_fn(jax_only, prediction="score", max_examples=5)
+    # JAX compiles every operation anew for each shape and dtype the checker draws (about a second for
+    # the first call on an idle machine): a generous per-call timeout, so a busy machine does not fail it
+    report = check_target_fn(jax_only, prediction="score", max_examples=5, timeout=120)
     assert report.passed, str(report)
     assert report.library == "jax"
 

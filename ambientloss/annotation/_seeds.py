@@ -2,7 +2,7 @@
 
 The same sample gets the same ``n_draws`` noise vectors at every noise level ("paired" draws: common
 random numbers along the level axis), in every batch, in the full-grid and in the adaptive annotator,
-so their answers can be compared exactly and a resumed run repeats an interrupted one.
+so both feed the classifier bit-identical inputs and a resumed run repeats an interrupted one.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ def check_ids(sample_ids: object, n: int) -> np.ndarray:
 def paired_noise(x: Array, sample_ids: Sequence[int], n_draws: int, seed: int, xp: Namespace) -> Array:
     """Standard normal ``(n, n_draws, *x.shape[1:])`` in ``x``'s library, dtype and device."""
     if array_api_compat.is_torch_array(x):
-        from ..adapters.torch_annotation import paired_noise as torch_noise
+        from ._torch import paired_noise as torch_noise
 
         return torch_noise(x, sample_ids, n_draws, seed=seed)
     if array_api_compat.is_jax_array(x):
-        from ..adapters.jax_annotation import paired_noise as jax_noise
+        from ._jax import paired_noise as jax_noise
 
         return jax_noise(x, sample_ids, n_draws, seed=seed)
     shape = (n_draws, *x.shape[1:])

@@ -8,9 +8,13 @@ with the forward process of :func:`ambientloss.add_noise`. The draws :math:`z_{i
 the same ``n_draws`` standard normal vectors of a sample are used at every level (common random
 numbers). Each level's draw-mean is still an unbiased estimate of :math:`\mathbb E_z\, c(x_{\sigma}, \sigma)`,
 the trajectory is smoother along :math:`\sigma`, and :func:`~ambientloss.annotation.adaptive_sigma_min`
-probing the same levels sees exactly the same values.
+probing the same levels feeds the classifier exactly the same inputs.
 
-The draws depend only on ``(seed, sample id)``: chunking, batch size and resuming do not change them.
+The draws depend only on ``(seed, sample id)``, and each noised input is elementwise basic
+arithmetic: chunking, batch size, resuming and the thread count do not change the inputs the
+classifier sees, bit for bit. Its outputs are as deterministic as the classifier itself: a network with
+matrix products may round differently at another batch size (see docs/numerics.md, "Annotation: what
+is deterministic").
 """
 
 from __future__ import annotations

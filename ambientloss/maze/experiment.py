@@ -144,11 +144,12 @@ def _train(method: str, pools: Any, cfg: ExperimentConfig, seed: int, tick: Call
     from .methods import make_draw
     from .policy import TrajectoryDenoiser, train_denoiser
 
-    torch.manual_seed(seed)
-    net = TrajectoryDenoiser(
-        cfg.n_waypoints - 1, width=cfg.width, depth=cfg.depth, channels=cfg.channels,
-        num_train_timesteps=pools.schedule.num_train_timesteps,
-    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):  # initial weights from ``seed``; the caller's generator is untouched
+        torch.manual_seed(seed)
+        net = TrajectoryDenoiser(
+            cfg.n_waypoints - 1, width=cfg.width, depth=cfg.depth, channels=cfg.channels,
+            num_train_timesteps=pools.schedule.num_train_timesteps,
+        )  # fmt: skip
     if method.startswith("ambient") and cfg.buffer_s_max is not None:
         kw["buffer"] = Buffer.from_s_max(cfg.buffer_s_max)
     draw = make_draw(pools, method, batch_size=cfg.batch_size, clean_fraction=cfg.clean_fraction, seed=seed, **kw)
@@ -162,10 +163,10 @@ def _one_seed(maze: Maze, cfg: ExperimentConfig, seed: int, bar: Any) -> dict[st
 
     t0 = time.perf_counter()
     bar.set_postfix_str(f"{maze.name}, seed {seed}: planning")
-    kw = {"n_waypoints": cfg.n_waypoints, "seed": seed}
-    clean, rrt = plan_dataset(maze, cfg.n_clean, "smooth", **kw), plan_dataset(maze, cfg.n_rrt, "rrt", **kw)
+    clean = plan_dataset(maze, cfg.n_clean, "smooth", n_waypoints=cfg.n_waypoints, seed=seed)
+    rrt = plan_dataset(maze, cfg.n_rrt, "rrt", n_waypoints=cfg.n_waypoints, seed=seed)
     val = plan_dataset(maze, cfg.n_val, "smooth", n_waypoints=cfg.n_waypoints, seed=seed + 500_009)
-    test = heldout_queries(maze, cfg.n_test, **kw)
+    test = heldout_queries(maze, cfg.n_test, n_waypoints=cfg.n_waypoints, seed=seed)
     sched = default_schedule()
     pools = Pools(
         _tensor(to_model(clean.paths)), _tensor(condition(clean.starts, clean.goals)),
@@ -281,6 +282,9 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True) -> dict[str,
                     runs.append({"layout": maze.name, "maze": maze, "seed": seed, **_one_seed(maze, cfg, seed, bar)})
     finally:
         torch.set_num_threads(threads)
-    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+    machine: dict[str, object] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
     machine.update(torch=torch.__version__, threads=cfg.threads if cfg.threads is not None else threads)
     return {"config": asdict(cfg), "runs": runs, "seconds": time.perf_counter() - start, "machine": machine}

@@ -89,9 +89,11 @@ def annotate(
     """
     g = torch.Generator().manual_seed(seed)
     sigma_data = float(pools.xc.std())
-    model = NoiseConditionalClassifier(
-        tuple(pools.xc.shape[1:]), positive="corrupt", schedule=pools.schedule, hidden=hidden, sigma_data=sigma_data
-    )
+    with torch.random.fork_rng(devices=[]):  # initial weights from ``seed``; the caller's generator is untouched
+        torch.manual_seed(seed)
+        model = NoiseConditionalClassifier(
+            tuple(pools.xc.shape[1:]), positive="corrupt", schedule=pools.schedule, hidden=hidden, sigma_data=sigma_data
+        )
     losses = fit_classifier(model, pools.xc, pools.xr, steps=steps, batch_size=batch_size, base=pools.base, generator=g)
 
     def p_corrupt(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -158,7 +160,7 @@ def make_draw(
         raise ValueError(msg)
     n_c = len(pools.xc)
     xr, cr = (pools.xr[:0], pools.cr[:0]) if method == "clean" else (pools.xr, pools.cr)
-    m_r = sigma_min if ambient else torch.zeros(len(xr))
+    m_r = sigma_min if ambient and sigma_min is not None else torch.zeros(len(xr))  # not None when ambient (above)
     top_r = None if sigma_max is None else torch.full((len(xr),), float(sigma_max))
     ids = torch.arange(len(xr))
     if ambient:
