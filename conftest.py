@@ -12,5 +12,8 @@ collect_ignore = [
     if path.stem.split("_")[0] == name and importlib.util.find_spec(name) is None
 ]
 collect_ignore += [
+    f"ambientloss/annotation/_{name}.py" for name in ("torch", "jax") if importlib.util.find_spec(name) is None
+]
+collect_ignore += [
     f"ambientloss/maze/{name}.py" for name in ("policy", "methods") if importlib.util.find_spec("torch") is None
 ]

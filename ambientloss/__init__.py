@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import annotation, sampling
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._levels import admissible
 from .admissibility import Buffer, threshold, trusted_level, usable
 from .conversions import alpha_sigma, convert_level, level_from_schedule_free, log_snr, schedule_free_level
@@ -12,9 +14,30 @@ from .losses import squared_error
 from .noising import add_noise, renoise
 from .schedules import VE, VP, Custom, Flow, Schedule, get_schedule
 from .targets import PREDICTIONS, ambient_pair, ambient_target, standard_target
+from .validation import checks, checks_enabled
 from .weights import loss_weight, target_variance
 
+if TYPE_CHECKING:
+    from . import adapters, annotation, sampling, testing
+
 __version__ = "0.1.0"
+
+#: feature subpackages, imported on first use: ``import ambientloss`` loads the core only
+_LAZY = ("adapters", "annotation", "sampling", "testing")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "PREDICTIONS",
@@ -26,12 +49,15 @@ __all__ = [
     "Flow",
     "Schedule",
     "__version__",
+    "adapters",
     "add_noise",
     "admissible",
     "alpha_sigma",
     "ambient_pair",
     "ambient_target",
     "annotation",
+    "checks",
+    "checks_enabled",
     "convert_level",
     "frozen_noise",
     "frozen_x_tmin",
@@ -45,6 +71,7 @@ __all__ = [
     "squared_error",
     "standard_target",
     "target_variance",
+    "testing",
     "threshold",
     "trusted_level",
     "usable",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+from contextvars import ContextVar
 from typing import Any
 
 import array_api_compat
@@ -155,10 +156,23 @@ def as_level(value: object, name: str, x: Array, x_name: str, dtype: Any, xp: Na
             msg = f"{name} must be finite, got {v}"
             raise ValueError(msg)
         return xp.asarray(v, dtype=dtype, device=device_of(x))
-    check_floating(value, name, xp)
-    shape = aligned_shape(tuple(value.shape), tuple(x.shape), name, x_name)  # type: ignore[attr-defined]
-    level = xp.astype(value, dtype) if value.dtype != dtype else value  # type: ignore[attr-defined]
+    array: Array = value  # not a Python number, so an array
+    check_floating(array, name, xp)
+    shape = aligned_shape(tuple(array.shape), tuple(x.shape), name, x_name)
+    level = xp.astype(array, dtype) if array.dtype != dtype else array
     return xp.reshape(level, shape) if shape != tuple(level.shape) else level
+
+
+#: whether public functions may read array values on the host to check them (see ambientloss.checks)
+CHECKS: ContextVar[bool] = ContextVar("ambientloss_checks", default=True)
+
+
+def values_readable(x: Array) -> bool:
+    """Whether value checks run on ``x``: checks are on (:func:`ambientloss.checks`) and ``x`` is not traced.
+
+    Where this is False nothing is read on the host, and inadmissible entries come out NaN instead of raising.
+    """
+    return not is_traced(x) and CHECKS.get()  # in this order: torch.compile cannot trace ContextVar.get
 
 
 def is_traced(x: Array) -> bool:
@@ -196,9 +210,9 @@ def raise_where(bad: Array, xp: Namespace, message: str, **named: Array) -> None
     """Raise ``ValueError`` if any entry of boolean ``bad`` is set, naming the first offending index.
 
     ``message`` is formatted with the offending values of ``named`` (broadcast to ``bad``'s shape).
-    Does nothing for traced arrays, whose values cannot be read.
+    Does nothing for traced arrays, whose values cannot be read, and while checks are off.
     """
-    if is_traced(bad) or not bool(xp.any(bad)):
+    if not values_readable(bad) or not bool(xp.any(bad)):
         return
     mask = to_numpy(bad)
     index = tuple(int(i) for i in np.argwhere(mask)[0])

@@ -19,10 +19,10 @@ from ._arrays import (
     compute_dtype,
     device_of,
     is_scalar,
-    is_traced,
     namespace,
     numpy_namespace,
     raise_where,
+    values_readable,
 )
 from .schedules import Schedule, get_schedule
 
@@ -39,7 +39,7 @@ class Levels(NamedTuple):
     gap: Array  # D; NaN where the pair is inadmissible (only reachable under tracing)
     schedule: Schedule
     dtype: Any
-    ok: Array | None = None  # the admissibility mask when it could not be checked (under tracing), else None
+    ok: Array | None = None  # the admissibility mask when it was not checked (tracing, checks off), else None
 
 
 def clean_exact(lv: Levels, value: Array, computed: Array, xp: Namespace) -> Array:
@@ -64,7 +64,9 @@ def noise_coefficients(lv: Levels, xp: Namespace) -> tuple[Array, Array]:
     """``(sqrt(D), a_m b_t / sqrt(D))``: the kernel's spread and the epsilon target's coefficient.
 
     They are ``b_t`` and ``1`` exactly at a clean entry (:func:`clean_exact`), so the noise form is the
-    standard forward process and target there by IEEE basic operations alone, on every backend and processor.
+    standard forward process and target there by IEEE basic operations alone, on every backend and
+    processor in eager mode (a compiler that contracts ``a * x + b * z`` into a fused multiply-add
+    does so alike for the same expression, so the equality also holds within one compiled function).
     """
     ab, gap = lv.a_m * lv.b_t, _unit_at_clean(lv, xp)
     root = clean_exact(lv, lv.b_t, xp.sqrt(gap), xp)
@@ -81,7 +83,7 @@ def pair_coefficients(lv: Levels, xp: Namespace) -> tuple[Array, Array]:
 
 
 def _check_one(level: Array, name: str, schedule: Schedule, xp: Namespace) -> None:
-    if is_traced(level):
+    if not values_readable(level):
         return
     raise_where(level != level, xp, f"{name} must not be NaN", v=level)
     lower, upper = schedule.lower, schedule.upper
@@ -181,7 +183,7 @@ def single_level(x: Array, x_name: str, sigma: object, schedule: Any, xp: Namesp
     sched = get_schedule(schedule)
     s = as_level(sigma, "sigma", x, x_name, compute_dtype(xp, x, sigma), xp)
     inside = _inside(s, sched)
-    if not is_traced(inside) and not bool(xp.all(inside)):
+    if values_readable(inside) and not bool(xp.all(inside)):
         _check_one(s, "sigma", sched, xp)
     a, b = sched.alpha_sigma(s, xp)
     return s, a, b
@@ -255,19 +257,20 @@ def pair_levels(
     s = as_level(sigma, "sigma", x, x_name, dtype, xp)
     m = as_level(sigma_min, "sigma_min", x, x_name, dtype, xp)
     ok = _admissible(s, m, sched, strict=strict, velocity=velocity)
-    traced = is_traced(ok)
-    if not traced and not bool(xp.all(ok)):  # one sync; then name the first problem, in a fixed order
+    unchecked = not values_readable(ok)  # traced, or checks switched off
+    if not unchecked and not bool(xp.all(ok)):  # one sync; then name the first problem, in a fixed order
         _explain(s, m, sched, xp, strict=strict, velocity=velocity)
     a_t, b_t = sched.alpha_sigma(s, xp)
     a_m, b_m = sched.alpha_sigma(m, xp)
     gap = sched.gap(s, m, xp)
-    if not sched.exact_at_zero:  # a clean entry is a_m = 1, b_m = 0, D = b_t * b_t whatever the schedule says
-        clean = m == 0
-        a_m = xp.where(clean, xp.ones_like(a_m), a_m)
-        b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
+    # a clean entry is a_m = 1, b_m = 0, D = b_t * b_t, set whatever the schedule (or a backend's sqrt) gives
+    clean = m == 0
+    a_m = xp.where(clean, xp.ones_like(a_m), a_m)
+    b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
+    if not sched.exact_at_zero:
         gap = xp.where(clean, b_t * b_t, gap)
-    if not traced and not sched.exact_gap:
+    if not unchecked and not sched.exact_gap:
         _check_gap(s, m, gap, sched, xp, strict=strict)
-    if traced:  # nothing could be checked: every inadmissible entry becomes NaN, never a finite value
+    if unchecked:  # nothing was checked: every inadmissible entry becomes NaN, never a finite value
         gap = xp.where(ok, gap, xp.full_like(gap, math.nan))
-    return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype, ok if traced else None)
+    return Levels(s, m, a_t, b_t, a_m, b_m, gap, sched, dtype, ok if unchecked else None)

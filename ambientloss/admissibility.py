@@ -37,10 +37,10 @@ from ._arrays import (
     compute_dtype,
     device_of,
     is_scalar,
-    is_traced,
     namespace,
     numpy_namespace,
     raise_where,
+    values_readable,
 )
 from ._levels import _check_one, _inside
 from .schedules import Schedule, get_schedule
@@ -167,7 +167,7 @@ def prepare_levels(
             continue
         level = out[name]
         inside = _inside(level, schedule)
-        if not is_traced(inside) and not bool(xp.all(inside)):
+        if values_readable(inside) and not bool(xp.all(inside)):
             _check_one(level, name, schedule, xp)
     return xp, dtype, out, shape
 

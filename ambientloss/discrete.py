@@ -9,6 +9,7 @@ with :meth:`Discrete.sigma_for_timestep` and :meth:`Discrete.timestep_for_sigma`
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -218,6 +219,6 @@ class Discrete(VP):
 
 
 def _concrete(x: Array) -> bool:
-    import jax  # only reached for JAX arrays, so JAX is already imported
+    jax = sys.modules["jax"]  # only reached for JAX arrays, so JAX is already imported
 
     return not isinstance(x, jax.core.Tracer)

@@ -93,7 +93,7 @@ def squared_error(
     if weight is not None:
         if hasattr(weight, "shape"):
             check_floating(weight, "weight", xp)
-            w = cast(_broadcastable(weight, "weight", pred, xp), dtype, xp)  # type: ignore[arg-type]
+            w = cast(_broadcastable(weight, "weight", pred, xp), dtype, xp)
         else:
             w = weight
         loss = loss * w

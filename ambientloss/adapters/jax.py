@@ -109,7 +109,7 @@ def ambient_pair(
 
     and the other predictions as in :func:`ambientloss.ambient_pair`, which this calls with
     ``noise = jax.random.normal(key, x_tmin.shape, dtype)``; ``dtype`` is float64 for float64 data,
-    float32 otherwise. At ``sigma_min = 0`` the target is bit-exactly the standard one.
+    float32 otherwise. At ``sigma_min = 0`` the pair is bit-exactly the standard one (within one ``jit``).
 
     Parameters
     ----------

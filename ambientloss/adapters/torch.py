@@ -8,8 +8,8 @@ then takes the weighted, masked squared error
     \mathcal L = \frac{\sum_{i\ \text{valid}} w(\sigma, \sigma_{min})\, (h_\theta(x_t)_i - T_i)^2}
                       {\#\{i\ \text{valid}\}},
 
-whose minimiser is the standard denoiser for any data law. At ``sigma_min = 0`` everything is
-bit-exactly the standard loss (``target == noise`` for ``"epsilon"``). Every core call passes
+whose minimiser is the standard denoiser for any data law. At ``sigma_min = 0`` the pair is
+bit-exactly the standard one (``target == noise`` for ``"epsilon"``; docs/numerics.md). Every core call passes
 ``xp=array_api_compat.torch``, so the module runs under ``torch.compile(fullgraph=True)`` without
 graph breaks or warnings. Targets and the loss are float32 for bf16 / fp16 inputs (float64 stays
 float64), also under :func:`torch.autocast`.
@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import sampling
-from .._arrays import is_traced
+from .._arrays import values_readable
 from .._levels import admissible
 from ..admissibility import Buffer
 from ..discrete import Discrete
@@ -168,7 +168,7 @@ class AmbientLoss(nn.Module):
             raise TypeError(msg)
         n = self._levels.shape[0]
         outside = (timesteps < -1) | (timesteps >= n)
-        if not is_traced(outside) and bool(outside.any()):
+        if values_readable(outside) and bool(outside.any()):
             bad = timesteps[outside][0].item()
             msg = f"timesteps must lie in [-1, {n - 1}] (-1 marks a clean sample), got {bad}"
             raise ValueError(msg)
@@ -197,8 +197,9 @@ class AmbientLoss(nn.Module):
         r"""Network input ``x_t`` and target from the trusted sample, by :func:`ambientloss.ambient_pair`.
 
         ``x_t = (a_t / a_m) x_tmin + (sqrt(D) / a_m) z`` with fresh noise ``z``. At ``sigma_min = 0``
-        ``x_t`` is bit-exactly :func:`ambientloss.add_noise` (diffusers' ``add_noise`` at the same
-        level) and the target is the standard one (``z`` for ``"epsilon"``, ``x_tmin`` for ``"sample"``).
+        ``x_t`` is bit-exactly :func:`ambientloss.add_noise` (within a few float32 ulp of diffusers'
+        ``add_noise`` at the same timestep) and the target bit-exactly the standard one (``z`` for
+        ``"epsilon"``, ``x_tmin`` for ``"sample"``).
 
         Parameters
         ----------

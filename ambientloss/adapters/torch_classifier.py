@@ -73,6 +73,8 @@ class NoiseConditionalClassifier(nn.Module):
         Standard deviation of the data, for the input scaling.
     """
 
+    frequencies: Tensor  # a buffer (register_buffer in __init__)
+
     def __init__(
         self,
         shape: int | tuple[int, ...],

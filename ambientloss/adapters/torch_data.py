@@ -90,7 +90,7 @@ def _annotations(sigma_min: Any, sigma_max: Any, schedule: Any, n: int | None) -
     return m, top
 
 
-class _LevelSampler(Sampler):  # type: ignore[type-arg]
+class _LevelSampler(Sampler[tuple[int, float]]):
     """Epoch bookkeeping and the rank partition shared by both samplers."""
 
     def __init__(self, length: int, seed: int, num_replicas: int | None, rank: int | None, drop_last: bool) -> None:
@@ -241,7 +241,7 @@ class SigmaFirstSampler(_LevelSampler):
         return np.asarray(draws.index), np.asarray(draws.sigma, dtype=np.float64)
 
 
-class AmbientDataset(Dataset):  # type: ignore[type-arg]
+class AmbientDataset(Dataset[dict[str, Any]]):
     r"""A user dataset plus annotations: each item gains ``x_tmin`` and its noise levels.
 
     ``dataset[i]`` (or ``dataset[(i, sigma)]`` from one of the samplers) returns a dict: the user's

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._arrays import Array, Namespace, check_floating, device_of, is_scalar, is_traced, namespace, raise_where
+from .._arrays import Array, Namespace, check_floating, device_of, is_scalar, namespace, raise_where, values_readable
 
 PROBABILITY_CLASSES = ("clean", "corrupt")
 
@@ -42,7 +42,7 @@ def check_eps(eps: object, name: str = "eps") -> float:
 def check_probabilities(p: Array, name: str, xp: Namespace) -> None:
     """Floating dtype, and (eagerly) every entry in ``[0, 1]`` and not NaN."""
     check_floating(p, name, xp)
-    if is_traced(p):
+    if not values_readable(p):
         return
     bad = ~((p >= 0) & (p <= 1))  # True at NaN
     raise_where(bad, xp, f"{name} must be probabilities in [0, 1] (no NaN); got {{v!r}}", v=p)
@@ -57,7 +57,7 @@ def as_grid(grid: Any, like: Array | None, xp: Namespace, name: str = "grid") ->
     if grid.ndim != 1 or grid.shape[0] < 1:
         msg = f"{name} must be a non-empty 1-D array of noise levels, got shape {tuple(grid.shape)}"
         raise ValueError(msg)
-    if not is_traced(grid):
+    if values_readable(grid):
         finite = (grid == grid) & (xp.abs(grid) < math.inf)
         raise_where(~finite, xp, f"{name} must be finite (no NaN or inf); got {{v!r}}", v=grid)
         if grid.shape[0] > 1:

@@ -15,7 +15,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .._arrays import Array, Namespace, cast, check_floating, device_of, is_traced, raise_where
+from .._arrays import Array, Namespace, cast, check_floating, device_of, raise_where, values_readable
 from ..noising import add_noise
 from ._seeds import check_ids, paired_noise
 
@@ -40,7 +40,7 @@ def _check_positive_int(value: object, name: str) -> int:
 
 def _inference(x: Array) -> contextlib.AbstractContextManager[object]:
     if array_api_compat.is_torch_array(x):
-        from ..adapters.torch_annotation import inference
+        from ._torch import inference
 
         return inference()
     return contextlib.nullcontext()
@@ -155,7 +155,7 @@ class Engine:
             raise ValueError(msg)
         out = xp.reshape(xp.asarray(out), (rows,))
         check_floating(out, "classifier output", xp)
-        if not is_traced(out):
+        if values_readable(out):
             raise_where(
                 ~((out >= 0) & (out <= 1)),
                 xp,

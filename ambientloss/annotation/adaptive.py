@@ -114,7 +114,8 @@ def adaptive_sigma_min(
     probe = np.full(n, g - 1, dtype=np.int64)  # first probe: the largest level
     result = np.full(n, g, dtype=np.int64)
     width = max(1, engine.batch_size // d)  # samples per call
-    pending, active = list(range(n - 1, -1, -1)), []
+    pending = list(range(n - 1, -1, -1))
+    active: list[int] = []
     while pending or active:
         while pending and len(active) < width:
             active.append(pending.pop())

@@ -27,10 +27,10 @@ from .._arrays import (
     check_floating,
     compute_dtype,
     device_of,
-    is_traced,
     namespace,
     raise_where,
     sigmoid,
+    values_readable,
 )
 from ..conversions import convert_level
 from ..losses import check_reduction
@@ -130,13 +130,13 @@ def classifier_batch(
         raise TypeError(msg)
     if hasattr(sigma, "shape"):
         check_floating(sigma, "sigma", xp)
-        if tuple(sigma.shape) != (n,):  # type: ignore[union-attr]
-            msg = f"sigma must have shape ({n},) (one level per clean/corrupt pair) or be a number, got {sigma.shape}"  # type: ignore[union-attr]
+        if tuple(sigma.shape) != (n,):
+            msg = f"sigma must have shape ({n},) (one level per clean/corrupt pair) or be a number, got {sigma.shape}"
             raise ValueError(msg)
         levels = xp.concat([sigma, sigma])
     else:
         wide = compute_dtype(xp, clean, corrupt)  # float32 at least: a bf16 level would be off by 0.4 %
-        levels = xp.full((2 * n,), float(sigma), dtype=wide, device=device_of(clean))  # type: ignore[arg-type]
+        levels = xp.full((2 * n,), float(sigma), dtype=wide, device=device_of(clean))
     data = xp.concat([cast(clean, dtype, xp), cast(corrupt, dtype, xp)])
     x_t = add_noise(data, levels, noise, schedule=schedule, xp=xp)
     device = device_of(clean)
@@ -195,7 +195,7 @@ def sample_levels(
         raise TypeError(msg)
     xp = namespace({"u": u}, xp)
     check_floating(u, "u", xp)
-    if not is_traced(u):
+    if values_readable(u):
         raise_where(~((u >= 0) & (u < 1)), xp, "u must contain uniforms in [0, 1), got {v!r}", v=u)
     levels = base.icdf(u, xp=xp)
     target, source = get_schedule(schedule), base.schedule
@@ -215,7 +215,7 @@ def _labels(is_corrupt: Array, logits: Array, xp: Namespace) -> Array:
         raise ValueError(msg)
     if is_corrupt.dtype == xp.bool:
         return is_corrupt
-    if not is_traced(is_corrupt):
+    if values_readable(is_corrupt):
         raise_where(
             (is_corrupt != 0) & (is_corrupt != 1), xp, "is_corrupt must be 0/1 or boolean, got {v!r}", v=is_corrupt
         )
@@ -271,7 +271,7 @@ def binary_cross_entropy(
     check_reduction(reduction)
     xp = namespace({"logits": logits, "is_corrupt": is_corrupt}, xp)
     check_floating(logits, "logits", xp)
-    if not is_traced(logits):
+    if values_readable(logits):
         raise_where(logits != logits, xp, "logits must not be NaN, got {v!r}", v=logits)
     y = _labels(is_corrupt, logits, xp)
     if positive == "clean":

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import Array, Namespace, check_floating, compute_dtype, is_scalar, is_traced, raise_where
+from .._arrays import Array, Namespace, check_floating, compute_dtype, is_scalar, raise_where, values_readable
 from ._checks import as_grid, check_eps, check_fallback, check_probabilities, check_probability_class, resolve
 from .selection import check_rule, crossing_index, levels_at, looks_clean
 
@@ -128,7 +128,7 @@ def sigma_min_from_tv(
     if tuple(tv.shape) != tuple(grid.shape):
         msg = f"tv must have the grid's shape {tuple(grid.shape)}, got {tuple(tv.shape)}"
         raise ValueError(msg)
-    if not is_traced(tv):
+    if values_readable(tv):
         raise_where(~((tv >= -1) & (tv <= 1)), xp, "tv must lie in [-1, 1] (no NaN); got {v!r}", v=tv)
     index, found = crossing_index(tv < threshold, rule, xp)
     return levels_at(grid, index, found, fb, xp)

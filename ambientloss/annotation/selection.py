@@ -70,7 +70,7 @@ def ema(x: Array, /, *, span: float, xp: Namespace | None = None) -> Array:
     n = x.shape[-1]
     if n == 0:
         return x
-    if not is_traced(x):
+    if not is_traced(x):  # eager: the sequential recursion; traced: doubling windows
         y = x[..., 0]
         out = [y]
         for g in range(1, n):

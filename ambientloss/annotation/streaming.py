@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -174,22 +175,30 @@ def _filesha256(path: Path) -> str | None:
         return None
 
 
+def _load(batches: Sequence[Any], start: int, stop: int) -> list[Any]:
+    return [batches[i] for i in range(start, stop)]
+
+
+def _loaded(group: list[Any]) -> list[Any]:
+    return group
+
+
 def _groups(batches: Iterable[Any] | Sequence[Any], k: int) -> Iterator[tuple[int, int, Callable[[], list[Any]]]]:
     """``(chunk index, number of batches, loader)``; a sequence is indexed lazily, an iterable read in order."""
     if isinstance(batches, Sequence):
         for c, start in enumerate(range(0, len(batches), k)):
             stop = min(start + k, len(batches))
-            yield c, stop - start, lambda start=start, stop=stop: [batches[i] for i in range(start, stop)]
+            yield c, stop - start, partial(_load, batches, start, stop)
         return
     group: list[Any] = []
     c = 0
     for batch in batches:
         group.append(batch)
         if len(group) == k:
-            yield c, k, lambda group=group: group
+            yield c, k, partial(_loaded, group)
             group, c = [], c + 1
     if group:
-        yield c, len(group), lambda group=group: group
+        yield c, len(group), partial(_loaded, group)
 
 
 def _progress(total: int | None, enabled: bool) -> Any:

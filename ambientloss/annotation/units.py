@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import check_floating, is_scalar, is_traced, namespace, raise_where, to_numpy
+from .._arrays import check_floating, is_scalar, namespace, raise_where, to_numpy, values_readable
 from ..conversions import convert_level
 from ..discrete import Discrete
 from ..schedules import Schedule, get_schedule
@@ -35,7 +35,7 @@ def _check(value: Any, name: str, sched: Schedule, *, allow_inf: bool) -> Any:
         return v
     xp = namespace({name: value}, None)
     check_floating(value, name, xp)
-    if not is_traced(value):
+    if values_readable(value):
         inside = (value >= sched.lower) & (value <= sched.upper)
         if allow_inf:
             inside = inside | (value == math.inf)

@@ -88,7 +88,9 @@ def plan_dataset(
         raise ValueError(msg)
     graph = VisibilityGraph(maze) if graph is None else graph
     rng = np.random.default_rng([seed, SOURCES.index(source)])
-    starts, goals, paths = [], [], []
+    starts: list[np.ndarray] = []
+    goals: list[np.ndarray] = []
+    paths: list[np.ndarray] = []
     while len(paths) < n:
         batch = min(64, n - len(paths))
         added = 0

@@ -187,7 +187,7 @@ def _connected_fraction(maze: Maze, clearance: float, cells: int = 64) -> float:
         for axis in (0, 1):
             for shift in (1, -1):
                 nb = np.roll(label, shift, axis=axis)
-                edge = [slice(None)] * 2
+                edge: list[slice | int] = [slice(None)] * 2
                 edge[axis] = 0 if shift == 1 else -1
                 nb[tuple(edge)] = -1
                 new = np.where(free & (nb >= 0), np.minimum(new, np.where(nb >= 0, nb, new)), new)

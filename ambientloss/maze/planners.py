@@ -78,7 +78,8 @@ class VisibilityGraph:
             nxt = np.where(better, nxt[:, m : m + 1], nxt)
         self.dist, self.nxt = dist, nxt
 
-    def _visible(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def _visible(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | np.bool_:
+        """Whether each segment ``[a, b]`` avoids every obstacle (a NumPy bool for a single segment)."""
         a, b = np.broadcast_arrays(a, b)
         return ~segments_hit_boxes(a, b, self.maze.inflated(self.margin * (1 - 1e-6))).any(axis=-1)
 

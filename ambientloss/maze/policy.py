@@ -22,12 +22,15 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
 from ..discrete import Discrete
+
+if TYPE_CHECKING:
+    from ..adapters.torch import AmbientLoss
 
 __all__ = ["Batch", "TrajectoryDenoiser", "ddpm_sample", "default_schedule", "train_denoiser"]
 
@@ -63,6 +66,7 @@ class _Refine(nn.Module):
         self.c3 = nn.Conv1d(channels, 2, kernel, padding=pad, padding_mode="replicate")
         self.film = nn.Linear(emb, 2 * channels)
         nn.init.zeros_(self.c3.weight)
+        assert self.c3.bias is not None  # Conv1d has a bias by default
         nn.init.zeros_(self.c3.bias)
 
     def forward(self, x: Tensor, coarse: Tensor, e: Tensor) -> Tensor:
@@ -122,6 +126,8 @@ class TrajectoryDenoiser(nn.Module):
     torch.Size([3, 15, 2])
     """
 
+    freqs: Tensor  # a buffer (register_buffer in __init__)
+
     def __init__(
         self,
         horizon: int,
@@ -173,7 +179,7 @@ class Batch(NamedTuple):
 def train_denoiser(
     model: TrajectoryDenoiser,
     draw: Callable[[torch.Generator], Batch],
-    loss_fn: nn.Module,
+    loss_fn: AmbientLoss,
     *,
     steps: int,
     lr: float = 1e-3,
@@ -228,7 +234,8 @@ def ddpm_sample(
     ac = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float64)
     n = ac.numel()
     b = cond.shape[0]
-    x = torch.randn((b, model.horizon, 2), generator=generator, dtype=cond.dtype)
+    horizon = cast(int, model.horizon)  # an attribute of the denoiser (TrajectoryDenoiser or a test oracle)
+    x = torch.randn((b, horizon, 2), generator=generator, dtype=cond.dtype)
     for t in range(n - 1, -1, -1):
         a_t = ac[t]
         a_prev = ac[t - 1] if t > 0 else torch.tensor(1.0, dtype=torch.float64)

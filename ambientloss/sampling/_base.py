@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._arrays import Array, Namespace
 from ..conversions import _as_array
@@ -23,7 +23,13 @@ class Base:
     the smaller of the two so that both tails keep their relative accuracy.
     """
 
-    schedule: Schedule
+    if TYPE_CHECKING:  # every subclass provides it, as a (read-only) property or an attribute
+
+        @property
+        def schedule(self) -> Schedule:
+            """The schedule whose units the levels are in."""
+            ...
+
     #: whether the law has atoms (only :class:`DiscreteTimesteps`)
     discrete: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,4 @@ def _is_jax32(xp: Namespace) -> bool:
     """Whether ``xp`` is JAX without 64-bit types (then integer indices are int32)."""
     if not getattr(xp, "__name__", "").startswith("jax"):
         return False
-    import jax
-
-    return not jax.config.jax_enable_x64
+    return not sys.modules["jax"].config.jax_enable_x64  # a JAX namespace: JAX is imported

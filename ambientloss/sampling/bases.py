@@ -56,7 +56,7 @@ class UniformVP(Base):
     """
 
     @property
-    def schedule(self) -> Schedule:  # type: ignore[override]
+    def schedule(self) -> Schedule:
         return VP()
 
     def tails(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -119,7 +119,7 @@ class LogNormal(_NormalBase):
     std: float = 1.2
 
     @property
-    def schedule(self) -> Schedule:  # type: ignore[override]
+    def schedule(self) -> Schedule:
         return VE()
 
     def _to_normal(self, level: Array, xp: Namespace) -> Array:
@@ -148,7 +148,7 @@ class LogitNormal(_NormalBase):
     std: float = 1.0
 
     @property
-    def schedule(self) -> Schedule:  # type: ignore[override]
+    def schedule(self) -> Schedule:
         return Flow()
 
     def _to_normal(self, level: Array, xp: Namespace) -> Array:

@@ -23,13 +23,23 @@ gather per draw, exact for one or two intervals, with fixed shapes (so it runs u
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import array_api_compat
 import array_api_compat.numpy as npx
 import numpy as np
 
-from .._arrays import Array, Namespace, compute_dtype, device_of, is_scalar, is_traced, namespace, raise_where, to_numpy
+from .._arrays import (
+    Array,
+    Namespace,
+    compute_dtype,
+    device_of,
+    is_scalar,
+    namespace,
+    raise_where,
+    to_numpy,
+    values_readable,
+)
 from ..admissibility import Buffer, prepare_levels, threshold, usable
 from .truncated import admissible_mass
 
@@ -150,8 +160,8 @@ class SigmaFirst:
             raise ValueError(msg)
         self.weights = _check_weights(weights, n_src)
         sizes = np.bincount(src, minlength=n_src)
-        for k in np.flatnonzero((sizes == 0) & (self.weights > 0)):
-            msg = f"source {k} has weight {self.weights[k]:.6g} but no samples"
+        for j in np.flatnonzero((sizes == 0) & (self.weights > 0)):
+            msg = f"source {j} has weight {self.weights[j]:.6g} but no samples"
             raise ValueError(msg)
         mass = admissible_mass(lv["sigma_min"], lv.get("sigma_max"), base=base, buffer=buffer, xp=npx)
         raise_where(
@@ -160,7 +170,8 @@ class SigmaFirst:
         # per source: [usable at every level > 0 | the rest by threshold | those with a low branch by sigma_max]
         always = (thr == 0) | (top > thr)
         low = ~always & (top > 0)
-        order, self._parts = [], []
+        order: list[np.ndarray] = []
+        self._parts: list[tuple[int, int, int, int, Array, Array]] = []
         for k in range(n_src):
             ids = np.flatnonzero(src == k)
             rest, lows = ids[~always[ids]], ids[low[ids]]
@@ -203,7 +214,7 @@ class SigmaFirst:
         # NumPy searches sorted keys several times faster (cache-friendly); the results are the same
         order = np.argsort(sigma) if array_api_compat.is_numpy_namespace(xp) and sigma.size > 64 else None
 
-        def search(table: Array, side: str) -> Array:
+        def search(table: Array, side: Literal["left", "right"]) -> Array:
             if order is None:
                 return xp.searchsorted(table, sigma, side=side)
             found = np.empty(sigma.shape, dtype=np.intp)
@@ -306,8 +317,8 @@ class SigmaFirst:
         zero = counts[0][1] * 0
         nonempty = [c > 0 for c, _, _ in counts]
         missing = xp.zeros(sigma.shape, dtype=xp.bool, device=self.device)  # a positive-weight source is empty
-        for k in np.flatnonzero(w > 0):
-            missing = missing | ~nonempty[k]
+        for j in np.flatnonzero(w > 0):
+            missing = missing | ~nonempty[j]
         self._explain(sigma, nonempty, missing)
         chosen = zero
         if self.empty == "raise":  # fixed probabilities: compare with the cumulative weights
@@ -341,7 +352,7 @@ class SigmaFirst:
         return index, chosen, failed
 
     def _explain(self, sigma: Array, nonempty: list[Array], missing: Array) -> None:
-        if is_traced(sigma):
+        if not values_readable(sigma):
             return
         xp = self.xp
         anything = nonempty[0]

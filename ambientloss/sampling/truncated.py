@@ -22,7 +22,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._arrays import Array, Namespace, check_floating, is_scalar, is_traced, namespace, numpy_namespace, raise_where
+from .._arrays import (
+    Array,
+    Namespace,
+    check_floating,
+    is_scalar,
+    namespace,
+    numpy_namespace,
+    raise_where,
+    values_readable,
+)
 from ..admissibility import Buffer, _buffer, _threshold, prepare_levels
 from .bases import Base
 
@@ -69,7 +78,7 @@ class _Sets:
             self.s_eff = xp.where(overlap, zero, self.s + zero)
 
     def raise_empty(self, empty: Array, base: Base) -> None:
-        if is_traced(empty):  # nothing to read; the message is not even built (repr breaks compiled graphs)
+        if not values_readable(empty):  # nothing to read; the message is not even built (repr breaks compiled graphs)
             return
         message = "the admissible set of sigma_min={m!r} (threshold {t!r}"
         message += ", sigma_max={top!r})" if self.s is not None else ")"
@@ -79,6 +88,7 @@ class _Sets:
 
 def _continuous(sets: _Sets, base: Base) -> tuple[Array, Array]:
     xp, u = sets.xp, sets.u
+    assert u is not None  # sample_truncated always passes u
     f_t, s_t = base.tails(sets.t_eff, xp)
     if sets.s_eff is None:
         zero = xp.zeros_like(f_t)
@@ -250,8 +260,8 @@ def sample_truncated(
     xp = sets.xp
     if base.discrete:
         idx, empty = _discrete(sets, base)
-        n = base.num_timesteps  # type: ignore[attr-defined]
-        table = base.table(sets.u, xp)  # type: ignore[attr-defined]
+        n = base.num_timesteps
+        table = base.table(sets.u, xp)
         flat = xp.reshape(xp.clip(idx, 0, n - 1), (-1,))
         x = xp.reshape(xp.take(table, flat, axis=0), idx.shape)
     else:
@@ -289,7 +299,7 @@ def admissible_mass(
     xp = sets.xp
     if base.discrete:
         _, _, n, _ = _counts(sets, base)
-        mass = xp.astype(n, sets.dtype) / base.num_timesteps  # type: ignore[attr-defined]
+        mass = xp.astype(n, sets.dtype) / base.num_timesteps
     else:
         _, s_t = base.tails(sets.t_eff, xp)
         mass = s_t if sets.s_eff is None else s_t + base.tails(sets.s_eff, xp)[0]
@@ -314,11 +324,11 @@ def draw_sigma(u: Array | float, /, *, base: Any, xp: Namespace | None = None) -
     base = _check_base(base)
     scalar = is_scalar(u)
     if scalar:
-        if not 0 <= float(u) < 1:  # type: ignore[arg-type]
+        if not 0 <= float(u) < 1:
             msg = f"u={u!r} must lie in [0, 1)"
             raise ValueError(msg)
         xp = numpy_namespace()
-        u = xp.asarray(float(u), dtype=xp.float64)  # type: ignore[arg-type]
+        u = xp.asarray(float(u), dtype=xp.float64)
     else:
         xp = namespace({"u": u}, xp)
         check_floating(u, "u", xp)

@@ -54,7 +54,8 @@ class _Caller:
 
         if hasattr(jax, "enable_x64"):
             return jax.enable_x64(True)
-        from jax.experimental import enable_x64  # older JAX
+        # older JAX; newer JAX (whose stubs type-check this) has only jax.enable_x64
+        from jax.experimental import enable_x64  # type: ignore[attr-defined,unused-ignore]
 
         return enable_x64()
 

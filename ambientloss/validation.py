@@ -1,0 +1,60 @@
+"""Switch value checks off, for a training step that must not wait on the device.
+
+In eager mode every public function checks its levels by value (``sigma > sigma_min``, inside the
+schedule's domain, no NaN) and raises a ``ValueError`` naming the argument, the value and the index.
+Reading a value means one device-to-host synchronisation per call on a GPU, which stalls the launch
+queue of the training step. Inside ``with ambientloss.checks(False):`` nothing is read on the host:
+the functions behave as under ``jax.jit`` / ``torch.compile``, and every inadmissible entry comes out
+NaN in the target, ``x_t`` and weight (never a finite wrong number). Pass the admissibility mask as
+``where=`` to :func:`~ambientloss.squared_error` to drop such entries.
+
+Shapes, dtypes and option names are still checked: they cost no synchronisation. The setting is a
+:class:`contextvars.ContextVar`, so it is local to the thread (and to the asyncio task) that sets it,
+and it is read when a function is called, so it also applies while a function is being traced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ._arrays import CHECKS
+
+__all__ = ["checks", "checks_enabled"]
+
+
+@contextmanager
+def checks(enabled: bool, /) -> Iterator[None]:
+    """Turn value checks on or off inside a ``with`` block (thread- and task-local).
+
+    Parameters
+    ----------
+    enabled : bool
+        ``False``: no public function reads array values on the host; inadmissible entries come
+        out NaN. ``True`` (the default outside any block): at most one host read per call, and bad
+        input raises a ``ValueError`` that names it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ambientloss as al
+    >>> sigma_min, sigma = 0.5, 0.3                   # sigma below sigma_min: no target exists
+    >>> with al.checks(False):                        # NaN, and no error
+    ...     al.ambient_pair(np.ones(2), sigma_min, sigma, np.ones(2))[1]
+    array([nan, nan])
+    >>> al.checks_enabled()
+    True
+    """
+    if not isinstance(enabled, bool):
+        msg = f"enabled must be a bool, got {enabled!r}"
+        raise TypeError(msg)
+    token = CHECKS.set(enabled)
+    try:
+        yield
+    finally:
+        CHECKS.reset(token)
+
+
+def checks_enabled() -> bool:
+    """Whether value checks are on in the current thread or task."""
+    return CHECKS.get()
