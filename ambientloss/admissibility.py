@@ -196,7 +196,7 @@ def threshold(
     /,
     *,
     buffer: Buffer | None = None,
-    schedule: Any = "ve",
+    schedule: Any = "vp",
     xp: Namespace | None = None,
 ) -> Any:
     r"""Lower end of the high-noise branch: a sample is usable there iff ``sigma > threshold``.
@@ -212,7 +212,7 @@ def threshold(
     buffer : Buffer, optional
         Safety margin for corrupt samples; none by default.
     schedule : str or Schedule
-        Units of the levels (``"ve"`` by default, as in Ambient-o).
+        Units of the levels (``"vp"`` by default, as everywhere; Ambient-o works in ``"ve"``).
     xp : namespace, optional
         Array namespace; inferred when omitted (NumPy float64 for Python numbers).
 
@@ -225,9 +225,9 @@ def threshold(
     --------
     >>> import numpy as np
     >>> from ambientloss.admissibility import Buffer, threshold
-    >>> threshold(np.array([0.0, 1.0, 2.0]), buffer=Buffer.from_s_max(4)).round(4)
+    >>> threshold(np.array([0.0, 1.0, 2.0]), buffer=Buffer.from_s_max(4), schedule="ve").round(4)
     array([0.    , 1.1547, 2.3094])
-    >>> threshold(0.5, buffer=Buffer(min_gap=0.75))      # VE: sigma_min / sqrt(1 - 0.75)
+    >>> threshold(0.5, buffer=Buffer(min_gap=0.75), schedule="ve")      # VE: sigma_min / sqrt(1 - 0.75)
     1.0
     """
     sched = get_schedule(schedule)
@@ -252,7 +252,7 @@ def usable(
     /,
     *,
     buffer: Buffer | None = None,
-    schedule: Any = "ve",
+    schedule: Any = "vp",
     xp: Namespace | None = None,
 ) -> Any:
     r"""Boolean mask: whether each sample may be trained at ``sigma``.
@@ -270,7 +270,7 @@ def usable(
     buffer : Buffer, optional
         Margin above ``sigma_min`` for corrupt samples.
     schedule : str or Schedule
-        Units of all levels (``"ve"`` by default).
+        Units of all levels (``"vp"`` by default).
     xp : namespace, optional
         Array namespace; inferred when omitted.
 
@@ -285,7 +285,7 @@ def usable(
     >>> import numpy as np
     >>> from ambientloss.admissibility import usable
     >>> sigma = np.array([0.5, 0.5, 0.5, 0.5])
-    >>> usable(sigma, np.array([0.0, 0.5, 0.2, 2.0]), np.array([0.0, 0.0, 0.0, 0.6]))
+    >>> usable(sigma, np.array([0.0, 0.5, 0.2, 2.0]), np.array([0.0, 0.0, 0.0, 0.6]), schedule="ve")
     array([ True, False,  True,  True])
     """
     sched = get_schedule(schedule)
@@ -303,7 +303,7 @@ def trusted_level(
     /,
     *,
     buffer: Buffer | None = None,
-    schedule: Any = "ve",
+    schedule: Any = "vp",
     xp: Namespace | None = None,
 ) -> Any:
     r"""The level to pass as ``sigma_min`` to the targets: 0 on the low-noise branch, else ``sigma_min``.
@@ -325,9 +325,9 @@ def trusted_level(
     --------
     >>> import numpy as np
     >>> from ambientloss.admissibility import trusted_level
-    >>> trusted_level(np.array([0.5, 0.5, 3.0]), np.array([0.0, 0.2, 2.0]), np.array([0.0, 0.0, 0.0]))
+    >>> trusted_level(np.array([0.5, 0.5, 3.0]), np.array([0.0, 0.2, 2.0]), np.array([0.0, 0.0, 0.0]), schedule="ve")
     array([0. , 0.2, 2. ])
-    >>> trusted_level(0.3, 2.0, 0.5)     # low-noise branch: treated as clean
+    >>> trusted_level(0.3, 2.0, 0.5, schedule="ve")     # low-noise branch: treated as clean
     0.0
     """
     sched = get_schedule(schedule)

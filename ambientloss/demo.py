@@ -101,7 +101,7 @@ def run_demo(cfg: DemoConfig = DemoConfig()) -> list[dict[str, float]]:
         if s > sigma_min:
             xm = _repeat(x_tmin, cfg.draws)
             level_min = np.full(len(xm), sigma_min)
-            xm_t, target = ambient_pair(xm, level_min, np.full(len(xm), s), rng.normal(size=xm.shape), xp=xp)
+            xm_t, target = ambient_pair(xm, np.full(len(xm), s), level_min, rng.normal(size=xm.shape), xp=xp)
             weight = loss_weight(np.full(len(xm), s), level_min, sigma_data=float(np.sqrt(np.trace(sigma) / cfg.dim)))
             ambient_fit = _fit(
                 np.concatenate([xc_t, xm_t]), np.concatenate([xc, target]), np.concatenate([ones_c, weight])

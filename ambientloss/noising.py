@@ -54,8 +54,8 @@ def add_noise(
 
 def renoise(
     x_tmin: Array,
-    sigma_min: Array | float,
     sigma: Array | float,
+    sigma_min: Array | float,
     noise: Array,
     /,
     *,
@@ -69,14 +69,14 @@ def renoise(
 
     If ``x_tmin = a_m x0 + b_m eps_m`` then ``x_t`` has exactly the law of
     ``add_noise(x0, sigma, .)``; at ``sigma_min = 0`` the result is bit-exactly
-    ``add_noise(x_tmin, sigma, noise)``. Note the argument order: the trusted level comes first,
-    as in the name of the function (from ``sigma_min`` to ``sigma``).
+    ``add_noise(x_tmin, sigma, noise)``. The levels come in the library's one order: the level
+    trained at, then the sample's trusted level.
 
     Parameters
     ----------
     x_tmin : array
         Trusted sample at level ``sigma_min``.
-    sigma_min, sigma : array or float
+    sigma, sigma_min : array or float
         Levels aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min`` wherever
         ``sigma_min > 0``.
     noise : array
@@ -93,10 +93,10 @@ def renoise(
     --------
     >>> import numpy as np
     >>> from ambientloss import renoise
-    >>> renoise(np.array([1.0]), 0.6, 1.0, np.array([1.0]), schedule="ve")   # sqrt(1 - 0.36) = 0.8
+    >>> renoise(np.array([1.0]), 1.0, 0.6, np.array([1.0]), schedule="ve")   # sqrt(1 - 0.36) = 0.8
     array([1.8])
     """
-    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma_min": sigma_min, "sigma": sigma}, xp)
+    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
     lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, strict=False)
     dtype = compute_dtype(xp, x_tmin, noise)
     root, _ = noise_coefficients(lv, xp)

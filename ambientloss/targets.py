@@ -118,7 +118,7 @@ def ambient_target(
     >>> x_tmin = np.array([[0.3, -1.2], [0.5, 0.1]])   # two samples; the first is clean
     >>> sigma_min = np.array([0.0, 0.4])
     >>> sigma = np.array([0.6, 0.7])
-    >>> x_t = renoise(x_tmin, sigma_min, sigma, np.array([[0.1, 0.2], [-0.3, 1.0]]))
+    >>> x_t = renoise(x_tmin, sigma, sigma_min, np.array([[0.1, 0.2], [-0.3, 1.0]]))
     >>> ambient_target(x_t, x_tmin, sigma, sigma_min)[0]    # the clean row is returned unchanged
     array([ 0.3, -1.2])
     """
@@ -160,8 +160,8 @@ def kernel(lv: Levels, x_tmin: Array, noise: Array, dtype: Any, xp: Namespace, r
 
 def ambient_pair(
     x_tmin: Array,
-    sigma_min: Array | float,
     sigma: Array | float,
+    sigma_min: Array | float,
     noise: Array,
     /,
     *,
@@ -189,8 +189,8 @@ def ambient_pair(
     ----------
     x_tmin : array
         Trusted sample at ``sigma_min`` (the clean ``x0`` where ``sigma_min == 0``).
-    sigma_min, sigma : array or float
-        Trusted and current level, aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``.
+    sigma, sigma_min : array or float
+        Current and trusted level, aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``.
     noise : array
         Fresh standard Gaussian noise ``z``, same shape as ``x_tmin``.
     prediction, schedule, xp
@@ -206,12 +206,12 @@ def ambient_pair(
     >>> import numpy as np
     >>> from ambientloss import ambient_pair
     >>> x_tmin, z = np.array([0.5, -0.2]), np.array([1.0, 0.3])
-    >>> x_t, target = ambient_pair(x_tmin, 0.0, 0.6, z, prediction="epsilon")
+    >>> x_t, target = ambient_pair(x_tmin, 0.6, 0.0, z, prediction="epsilon")
     >>> bool((target == z).all())    # clean sample: the target is the noise itself
     True
     """
     kind = canonical_prediction(prediction)
-    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma_min": sigma_min, "sigma": sigma}, xp)
+    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
     lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
     dtype = compute_dtype(xp, x_tmin, noise)
     xm, z = cast(x_tmin, dtype, xp), cast(noise, dtype, xp)

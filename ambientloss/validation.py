@@ -40,7 +40,7 @@ def checks(enabled: bool, /) -> Iterator[None]:
     >>> import ambientloss as al
     >>> sigma_min, sigma = 0.5, 0.3                   # sigma below sigma_min: no target exists
     >>> with al.checks(False):                        # NaN, and no error
-    ...     al.ambient_pair(np.ones(2), sigma_min, sigma, np.ones(2))[1]
+    ...     al.ambient_pair(np.ones(2), sigma, sigma_min, np.ones(2))[1]
     array([nan, nan])
     >>> al.checks_enabled()
     True

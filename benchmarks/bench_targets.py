@@ -6,10 +6,10 @@ noise hits all of them alike:
 ``plain``
     ``x_t = add_noise(x0, sigma, noise)``; ``loss = squared_error(pred, noise)`` (epsilon target).
 ``pair``
-    ``x_t, target = ambient_pair(x_tmin, sigma_min, sigma, noise, prediction="epsilon")``;
+    ``x_t, target = ambient_pair(x_tmin, sigma, sigma_min, noise, prediction="epsilon")``;
     ``loss = squared_error(pred, target, weight=loss_weight(sigma, sigma_min))``.
 ``renoise``
-    ``x_t = renoise(x_tmin, sigma_min, sigma, noise)``;
+    ``x_t = renoise(x_tmin, sigma, sigma_min, noise)``;
     ``target = ambient_target(x_t, x_tmin, sigma, sigma_min, prediction="epsilon")``; same loss.
 
 Every step returns ``(x_t, loss)``, so nothing is dead code under ``torch.compile`` or ``jax.jit``.
@@ -67,12 +67,12 @@ def make_steps(xp: Any | None) -> dict[str, Step]:
         return x_t, al.squared_error(pred, noise, xp=xp)
 
     def pair(x_tmin: Any, noise: Any, pred: Any, sigma: Any, sigma_min: Any) -> tuple[Any, Any]:
-        x_t, target = al.ambient_pair(x_tmin, sigma_min, sigma, noise, prediction="epsilon", xp=xp)
+        x_t, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction="epsilon", xp=xp)
         weight = al.loss_weight(sigma, sigma_min, prediction="epsilon", xp=xp)
         return x_t, al.squared_error(pred, target, weight=weight, xp=xp)
 
     def renoise(x_tmin: Any, noise: Any, pred: Any, sigma: Any, sigma_min: Any) -> tuple[Any, Any]:
-        x_t = al.renoise(x_tmin, sigma_min, sigma, noise, xp=xp)
+        x_t = al.renoise(x_tmin, sigma, sigma_min, noise, xp=xp)
         target = al.ambient_target(x_t, x_tmin, sigma, sigma_min, prediction="epsilon", xp=xp)
         weight = al.loss_weight(sigma, sigma_min, prediction="epsilon", xp=xp)
         return x_t, al.squared_error(pred, target, weight=weight, xp=xp)

@@ -50,13 +50,13 @@ def test_jit_pair_matches_numpy_reference(schedule, dtype):
     noise = np.asarray(jax.random.normal(key, x.shape, dtype), np.float64)  # the documented draw
 
     @jax.jit
-    def every_prediction(k, x, m, s):
-        return {p: alj.ambient_pair(k, x, m, s, prediction=p, schedule=schedule) for p in PREDICTIONS}
+    def every_prediction(k, x, s, m):
+        return {p: alj.ambient_pair(k, x, s, m, prediction=p, schedule=schedule) for p in PREDICTIONS}
 
-    args = (key, _j(x, dtype), _j(sigma_min, dtype), _j(sigma, dtype))
+    args = (key, _j(x, dtype), _j(sigma, dtype), _j(sigma_min, dtype))
     for prediction, (x_t, target) in every_prediction(*args).items():
         x_ref, t_ref = al.ambient_pair(
-            x.astype(dtype), sigma_min, sigma, noise, prediction=prediction, schedule=schedule
+            x.astype(dtype), sigma, sigma_min, noise, prediction=prediction, schedule=schedule
         )
         assert x_t.dtype == dtype
         assert target.dtype == dtype
@@ -65,7 +65,7 @@ def test_jit_pair_matches_numpy_reference(schedule, dtype):
         _close(target, t_ref, dtype)
     eager = alj.ambient_pair(*args, prediction="v", schedule=schedule)
     _close(
-        eager[1], al.ambient_pair(x.astype(dtype), sigma_min, sigma, noise, prediction="v", schedule=schedule)[1], dtype
+        eager[1], al.ambient_pair(x.astype(dtype), sigma, sigma_min, noise, prediction="v", schedule=schedule)[1], dtype
     )
 
 
@@ -73,12 +73,12 @@ def test_jit_pair_matches_numpy_reference(schedule, dtype):
 def test_jit_target_and_noising_match_numpy(prediction):
     sigma_min, sigma = _levels(seed=1)
     x, z = _data(1), _data(2)
-    x_t = al.renoise(x, sigma_min, sigma, z)
+    x_t = al.renoise(x, sigma, sigma_min, z)
     ref = al.ambient_target(x_t, x, sigma, sigma_min, prediction=prediction)
     args = (_j(x_t), _j(x), _j(sigma), _j(sigma_min))
     got = jax.jit(lambda *a: alj.ambient_target(*a, prediction=prediction))(*args)
     _close(got, ref, jnp.float64)
-    _close(jax.jit(alj.renoise)(_j(x), _j(sigma_min), _j(sigma), _j(z)), x_t, jnp.float64)
+    _close(jax.jit(alj.renoise)(_j(x), _j(sigma), _j(sigma_min), _j(z)), x_t, jnp.float64)
     _close(jax.jit(alj.add_noise)(_j(x), _j(sigma), _j(z)), al.add_noise(x, sigma, z), jnp.float64)
 
 
@@ -90,15 +90,15 @@ def test_unbatched_vmap_equals_batched():
     where = jnp.arange(B * T).reshape(B, T) % 3 != 0
 
     def example(k, x, z, m, s, w):  # one unbatched example: x (T, D), scalar levels, mask (T,)
-        x_t, target = alj.ambient_pair(k, x, m, s, prediction="v")
-        others = alj.ambient_target(x, z, s, m), alj.renoise(z, m, s, x), alj.add_noise(x, s, z)
+        x_t, target = alj.ambient_pair(k, x, s, m, prediction="v")
+        others = alj.ambient_target(x, z, s, m), alj.renoise(z, s, m, x), alj.add_noise(x, s, z)
         return x_t, target, others, alj.ambient_loss(x, target, s, m, where=w)
 
     @jax.jit
     def batched(keys, x, z, m, s, w):
         noise = jax.vmap(lambda k: jax.random.normal(k, (T, D), jnp.float32))(keys)
-        x_t, target = al.ambient_pair(x, m, s, noise, prediction="v", xp=jnp)  # core, (B,) levels
-        others = alj.ambient_target(x, z, s, m), alj.renoise(z, m, s, x), alj.add_noise(x, s, z)
+        x_t, target = al.ambient_pair(x, s, m, noise, prediction="v", xp=jnp)  # core, (B,) levels
+        others = alj.ambient_target(x, z, s, m), alj.renoise(z, s, m, x), alj.add_noise(x, s, z)
         return x_t, target, others, alj.ambient_loss(x, target, s, m, where=w, reduction="per_sample")
 
     got = jax.jit(jax.vmap(example))(keys, x, z, m, s, where)
@@ -107,7 +107,7 @@ def test_unbatched_vmap_equals_batched():
     for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
         assert g.dtype == jnp.float32
         np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
-    first = alj.ambient_pair(keys[0], x[0], float(sigma_min[0]), float(sigma[0]), prediction="v")  # eager, floats
+    first = alj.ambient_pair(keys[0], x[0], float(sigma[0]), float(sigma_min[0]), prediction="v")  # eager, floats
     np.testing.assert_allclose(first[1], got[1][0], rtol=1e-6, atol=1e-6)
 
 
@@ -116,8 +116,8 @@ def test_per_step_levels_on_action_chunks():
     x = _data(5)
     key = jax.random.key(7)
     noise = np.asarray(jax.random.normal(key, x.shape, jnp.float64))
-    _, t_ref = al.ambient_pair(x, sigma_min, sigma, noise, prediction="epsilon", schedule="flow")
-    step = jax.jit(lambda k, x, m, s: alj.ambient_pair(k, x, m, s, prediction="epsilon", schedule="flow"))
+    _, t_ref = al.ambient_pair(x, sigma, sigma_min, noise, prediction="epsilon", schedule="flow")
+    step = jax.jit(lambda k, x, m, s: alj.ambient_pair(k, x, s, m, prediction="epsilon", schedule="flow"))
     _, target = step(key, _j(x), _j(sigma_min), _j(sigma))
     _close(target, t_ref, jnp.float64)
     is_pad = np.zeros((B, T), bool)
@@ -132,7 +132,7 @@ def test_per_step_levels_on_action_chunks():
 def test_grad_wrt_prediction_matches_analytic():
     sigma_min, sigma = _levels(seed=4)
     x, pred = _data(6), _data(7)
-    _, target = al.ambient_pair(x, sigma_min, sigma, _data(8))
+    _, target = al.ambient_pair(x, sigma, sigma_min, _data(8))
     w = al.loss_weight(sigma, sigma_min, base="edm")
     ref = 2 * w[:, None, None] * (pred - target) / pred.size
     loss = lambda p: alj.ambient_loss(p, _j(target), _j(sigma), _j(sigma_min), base="edm")  # noqa: E731
@@ -148,7 +148,7 @@ def test_grad_wrt_sigma_matches_finite_differences(prediction):
     proj = np.cos(np.arange(x.size)).reshape(x.shape)
 
     def f(s):
-        return jnp.sum(alj.ambient_pair(key, _j(x), _j(sigma_min), s, prediction=prediction)[1] * proj)
+        return jnp.sum(alj.ambient_pair(key, _j(x), s, _j(sigma_min), prediction=prediction)[1] * proj)
 
     grad = jax.jit(jax.grad(f))(_j(sigma))
     h = 1e-6
@@ -156,10 +156,10 @@ def test_grad_wrt_sigma_matches_finite_differences(prediction):
         up, down = sigma.copy(), sigma.copy()
         up[i] += h
         down[i] -= h
-        fd = [np.sum(al.ambient_pair(x, sigma_min, s, noise, prediction=prediction)[1] * proj) for s in (up, down)]
+        fd = [np.sum(al.ambient_pair(x, s, sigma_min, noise, prediction=prediction)[1] * proj) for s in (up, down)]
         np.testing.assert_allclose(float(grad[i]), (fd[0] - fd[1]) / (2 * h), rtol=1e-5, atol=1e-6)
     assert np.all(
-        np.isfinite(np.asarray(jax.grad(lambda s: jnp.sum(alj.renoise(_j(x), _j(sigma_min), s, _j(z))))(_j(sigma))))
+        np.isfinite(np.asarray(jax.grad(lambda s: jnp.sum(alj.renoise(_j(x), s, _j(sigma_min), _j(z))))(_j(sigma))))
     )
 
 
@@ -174,7 +174,7 @@ def _inadmissible() -> tuple[jax.Array, jax.Array]:
 def test_inadmissible_levels_are_nan_under_jit(prediction):
     sigma_min, sigma = _inadmissible()
     x = jnp.ones((5, T, D), jnp.float32)
-    _, target = jax.jit(lambda k, x, m, s: alj.ambient_pair(k, x, m, s, prediction=prediction))(
+    _, target = jax.jit(lambda k, x, m, s: alj.ambient_pair(k, x, s, m, prediction=prediction))(
         jax.random.key(0), x, sigma_min, sigma
     )
     t2 = jax.jit(lambda *a: alj.ambient_target(*a, prediction=prediction))(x, x, sigma, sigma_min)
@@ -187,7 +187,7 @@ def test_inadmissible_levels_are_nan_under_jit(prediction):
     assert bool(jnp.all(jnp.isnan(w[2:4])))
     assert alj.admissible(sigma, sigma_min).tolist() == [True, True, False, False, False]
     with pytest.raises(ValueError, match="sigma"):
-        alj.ambient_pair(jax.random.key(0), x, sigma_min, sigma)  # eagerly the core checks values
+        alj.ambient_pair(jax.random.key(0), x, sigma, sigma_min)  # eagerly the core checks values
 
 
 @pytest.mark.parametrize("reduction", ["mean", "per_sample", "sum", "none"])
@@ -200,7 +200,7 @@ def test_masked_loss_and_gradient_stay_finite(reduction):
         return x_t @ p["w"] + p["b"]
 
     def loss(p, where, m=sigma_min, s=sigma):
-        out = alj.training_loss(p, jax.random.key(2), x, m, s, apply_fn=apply_fn, where=where, reduction=reduction)
+        out = alj.training_loss(p, jax.random.key(2), x, s, m, apply_fn=apply_fn, where=where, reduction=reduction)
         return jnp.sum(out)
 
     step = jax.jit(jax.value_and_grad(loss))
@@ -223,7 +223,7 @@ def test_masked_target_gradient_wrt_prediction_is_exactly_zero():
     x = jnp.ones((5, T, D), jnp.float32)
 
     def loss(pred):
-        _, target = alj.ambient_pair(jax.random.key(0), x, sigma_min, sigma)
+        _, target = alj.ambient_pair(jax.random.key(0), x, sigma, sigma_min)
         return alj.ambient_loss(pred, target, sigma, sigma_min, where=alj.admissible(sigma, sigma_min))
 
     grad = jax.jit(jax.grad(loss))(jnp.zeros((5, T, D), jnp.float32))
@@ -233,15 +233,15 @@ def test_masked_target_gradient_wrt_prediction_is_exactly_zero():
 
 def test_key_reproducibility():
     x = jnp.asarray(_data(11), jnp.float32)
-    step = jax.jit(lambda k: alj.ambient_pair(k, x, 0.2, 0.7, prediction="epsilon"))
+    step = jax.jit(lambda k: alj.ambient_pair(k, x, 0.7, 0.2, prediction="epsilon"))
     a, b = step(jax.random.key(42)), step(jax.random.key(42))
     assert all(bool(jnp.array_equal(u, v)) for u, v in zip(a, b, strict=True))
     c = step(jax.random.key(43))
     assert not bool(jnp.array_equal(a[1], c[1]))
-    raw = alj.ambient_pair(jax.random.PRNGKey(42), x, 0.2, 0.7, prediction="epsilon")  # legacy uint32 key
+    raw = alj.ambient_pair(jax.random.PRNGKey(42), x, 0.7, 0.2, prediction="epsilon")  # legacy uint32 key
     assert raw[1].shape == x.shape
     assert bool(jnp.all(jnp.isfinite(raw[1])))
-    eager = alj.ambient_pair(jax.random.key(42), x, 0.2, 0.7, prediction="epsilon")
+    eager = alj.ambient_pair(jax.random.key(42), x, 0.7, 0.2, prediction="epsilon")
     np.testing.assert_allclose(eager[1], a[1], rtol=1e-6, atol=1e-6)
 
 
@@ -257,8 +257,8 @@ def test_clean_samples_give_the_standard_target_bit_exactly(schedule, dtype):
     def ambient(k, x, s, m):  # sigma_min as an array of zeros and as the Python number 0
         return {
             p: (
-                alj.ambient_pair(k, x, m, s, prediction=p, schedule=schedule),
-                alj.ambient_pair(k, x, 0.0, s, prediction=p, schedule=schedule),
+                alj.ambient_pair(k, x, s, m, prediction=p, schedule=schedule),
+                alj.ambient_pair(k, x, s, 0.0, prediction=p, schedule=schedule),
             )
             for p in PREDICTIONS
         }
@@ -275,7 +275,7 @@ def test_clean_samples_give_the_standard_target_bit_exactly(schedule, dtype):
         for x_t, target in got[prediction]:
             assert bool(jnp.array_equal(target, t_ref)), prediction
             assert bool(jnp.array_equal(x_t, x_ref)), prediction
-    eager = alj.ambient_pair(key, x0, 0.0, s, prediction="v", schedule=schedule)[1]
+    eager = alj.ambient_pair(key, x0, s, 0.0, prediction="v", schedule=schedule)[1]
     assert bool(jnp.array_equal(eager, al.standard_target(x0, noise, s, prediction="v", schedule=schedule)))
 
 
@@ -291,7 +291,7 @@ def test_sharded_batch_gives_unsharded_results_and_stays_sharded():
 
     @jax.jit
     def step(params, key, x, m, s):
-        x_t, target = alj.ambient_pair(key, x, m, s, prediction="v")
+        x_t, target = alj.ambient_pair(key, x, s, m, prediction="v")
         loss = lambda p: alj.ambient_loss(x_t @ p, target, s, m, prediction="v")  # noqa: E731
         value, grad = jax.value_and_grad(loss)(params)
         per_sample = alj.ambient_loss(x_t @ params, target, s, m, reduction="per_sample")
@@ -308,14 +308,14 @@ def test_sharded_batch_gives_unsharded_results_and_stays_sharded():
     np.testing.assert_allclose(sharded[1], plain[1], rtol=1e-6, atol=1e-6)
     for got, ref in zip(sharded[2:], plain[2:], strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
-    eager = alj.ambient_pair(key, xs, 0.0, ss, prediction="v")  # Python-number level next to sharded arrays
+    eager = alj.ambient_pair(key, xs, ss, 0.0, prediction="v")  # Python-number level next to sharded arrays
     assert eager[1].sharding.is_equivalent_to(batch, 3)
 
 
 @pytest.mark.parametrize("x64", [True, False], ids=["x64", "x32"])
 def test_dtypes_are_kept_without_upcasting(x64):
     def step(key, x, m, s):  # Python-number or array levels, x of any floating dtype
-        x_t, target = alj.ambient_pair(key, x, m, s, prediction="v")
+        x_t, target = alj.ambient_pair(key, x, s, m, prediction="v")
         return x_t, target, alj.ambient_loss(x_t, target, s, m, reduction="none"), alj.loss_weight(s, m)
 
     with jax.enable_x64(x64):
@@ -367,13 +367,13 @@ def test_sgd_on_a_linear_denoiser_lowers_the_loss():
 
     @jax.jit
     def sgd(p, k):
-        value, grad = jax.value_and_grad(alj.training_loss)(p, k, x_tmin, sigma_min, sigma, apply_fn=apply_fn)
+        value, grad = jax.value_and_grad(alj.training_loss)(p, k, x_tmin, sigma, sigma_min, apply_fn=apply_fn)
         return p - 0.2 * grad, value
 
     params, first = jnp.zeros((D, D), jnp.float32), None
     for i in range(60):
         params, value = sgd(params, jax.random.fold_in(key, i))
         first = value if first is None else first
-    evaluate = jax.jit(jax.vmap(lambda k: alj.training_loss(params, k, x_tmin, sigma_min, sigma, apply_fn=apply_fn)))
+    evaluate = jax.jit(jax.vmap(lambda k: alj.training_loss(params, k, x_tmin, sigma, sigma_min, apply_fn=apply_fn)))
     held_out = jnp.mean(evaluate(jax.random.split(jax.random.key(1000), 8)))
     assert float(held_out) < 0.8 * float(first)

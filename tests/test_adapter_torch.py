@@ -54,8 +54,8 @@ def test_module_equals_core(prediction, schedule):
     x_tmin, sigma_min, sigma, noise, pred = _batch()
     where = torch.rand(4, 6, generator=torch.Generator().manual_seed(1)) > 0.3
     loss_fn = AmbientLoss(prediction, schedule, reduction="per_sample")
-    x_t, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
-    core_x_t, core_target = al.ambient_pair(x_tmin, sigma_min, sigma, noise, prediction=prediction, schedule=schedule)
+    x_t, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
+    core_x_t, core_target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction=prediction, schedule=schedule)
     assert torch.equal(x_t, core_x_t)
     assert torch.equal(target, core_target)
     core_pair = al.ambient_target(x_t, x_tmin, sigma, sigma_min, prediction=prediction, schedule=schedule)
@@ -81,7 +81,7 @@ def test_per_sample_uses_valid_count_with_action_is_pad():
     action_is_pad[2, 1:] = True
     action_is_pad[3, :] = True  # fully padded row
     loss_fn = AmbientLoss("epsilon", reduction="per_sample")
-    _, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+    _, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
     out = loss_fn(pred, target, sigma, sigma_min, where=~action_is_pad)
     assert out.shape == (4,)
     w = 1 - sigma_min.double() ** 2 / sigma.double() ** 2  # inverse_variance, VP, sigma_data = 1
@@ -100,7 +100,7 @@ def test_per_sample_uses_valid_count_with_action_is_pad():
 def test_reductions_and_override():
     x_tmin, sigma_min, sigma, noise, pred = _batch()
     loss_fn = AmbientLoss("x0")
-    _, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+    _, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
     assert loss_fn(pred, target, sigma, sigma_min).shape == ()
     assert loss_fn(pred, target, sigma, sigma_min, reduction="none").shape == pred.shape
     total = loss_fn(pred, target, sigma, sigma_min, reduction="sum")
@@ -112,14 +112,14 @@ def test_clean_samples_give_the_standard_loss_bit_exactly():
     x0, _, sigma, noise, pred = _batch()
     for sigma_min in (0.0, torch.zeros(4)):
         eps_loss = AmbientLoss("epsilon", weighting="inverse_variance")
-        x_t, target = eps_loss.prepare(x0, sigma_min, sigma, noise)
+        x_t, target = eps_loss.prepare(x0, sigma, sigma_min, noise)
         assert torch.equal(target, noise)
         assert torch.equal(x_t, al.add_noise(x0, sigma, noise))
         a = torch.sqrt((1 - sigma) * (1 + sigma))[:, None, None]
         torch.testing.assert_close(x_t, a * x0 + sigma[:, None, None] * noise, rtol=0, atol=1e-6)
         assert torch.equal(eps_loss.weight(sigma, sigma_min), torch.ones(4))
         torch.testing.assert_close(eps_loss(pred, target, sigma, sigma_min), torch.nn.functional.mse_loss(pred, noise))
-        _, target_x0 = AmbientLoss("sample").prepare(x0, sigma_min, sigma, noise)
+        _, target_x0 = AmbientLoss("sample").prepare(x0, sigma, sigma_min, noise)
         assert torch.equal(target_x0, x0)
 
 
@@ -127,7 +127,7 @@ def test_clean_samples_match_diffusers_add_noise():
     loss_fn = AmbientLoss.from_scheduler(_scheduler())
     x0, _, _, noise, _ = _batch()
     t = torch.tensor([0, 10, 50, 90])  # near t = 99 the float32 level rounds 1 - s coarsely (a ~ 5e-4)
-    x_t, target = loss_fn.prepare(x0, 0.0, loss_fn.sigma_for_timestep(t), noise)
+    x_t, target = loss_fn.prepare(x0, loss_fn.sigma_for_timestep(t), 0.0, noise)
     ac = torch.tensor(AC, dtype=torch.float32)[t][:, None, None]
     diffusers_x_t = ac**0.5 * x0 + (1 - ac) ** 0.5 * noise  # DDPMScheduler.add_noise
     torch.testing.assert_close(x_t, diffusers_x_t, rtol=0, atol=2e-6)
@@ -141,7 +141,7 @@ def test_clean_samples_match_diffusers_add_noise():
 def test_dtype_and_device_preserved(dtype):
     x_tmin, sigma_min, sigma, noise, pred = _batch(dtype)
     loss_fn = AmbientLoss("v_prediction")
-    x_t, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+    x_t, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
     assert x_t.dtype == target.dtype == dtype
     assert x_t.device == target.device == x_tmin.device
     assert loss_fn.target(x_t, x_tmin, sigma, sigma_min).dtype == dtype
@@ -153,7 +153,7 @@ def test_meta_device_preserved():
     loss_fn = AmbientLoss.from_scheduler(_scheduler(), reduction="per_sample")
     x_tmin = torch.empty(4, 6, 3, device="meta")
     sigma = loss_fn.sigma_for_timestep(torch.tensor([1, 2, 3, 4], device="meta"))
-    x_t, target = loss_fn.prepare(x_tmin, 0.0, sigma)
+    x_t, target = loss_fn.prepare(x_tmin, sigma, 0.0)
     loss = loss_fn(x_t, target, sigma, 0.0)
     assert sigma.device.type == x_t.device.type == target.device.type == loss.device.type == "meta"
     assert loss.shape == (4,)
@@ -164,7 +164,7 @@ def test_cuda_device_preserved():
     loss_fn = AmbientLoss.from_scheduler(_scheduler())
     t = torch.tensor([3, 40, 90], device="cuda")
     sigma = loss_fn.sigma_for_timestep(t)
-    x_t, target = loss_fn.prepare(torch.randn(3, 8, 2, device="cuda"), 0.0, sigma)
+    x_t, target = loss_fn.prepare(torch.randn(3, 8, 2, device="cuda"), sigma, 0.0)
     assert sigma.device == x_t.device == target.device == loss_fn(x_t, target, sigma, 0.0).device == t.device
 
 
@@ -172,8 +172,8 @@ def test_half_inputs_give_float32_targets_and_loss():
     x_tmin, sigma_min, sigma, noise, _ = _batch()
     loss_fn = AmbientLoss("epsilon")
     x_bf, z_bf = x_tmin.bfloat16(), noise.bfloat16()
-    x_t, target = loss_fn.prepare(x_bf, sigma_min, sigma, z_bf)
-    core_x_t, core_target = al.ambient_pair(x_bf, sigma_min, sigma, z_bf, prediction="epsilon")
+    x_t, target = loss_fn.prepare(x_bf, sigma, sigma_min, z_bf)
+    core_x_t, core_target = al.ambient_pair(x_bf, sigma, sigma_min, z_bf, prediction="epsilon")
     assert x_t.dtype == torch.bfloat16
     assert target.dtype == torch.float32
     assert torch.equal(x_t, core_x_t)
@@ -185,7 +185,7 @@ def test_autocast_bf16_loss_is_float32_and_gradients_flow():
     x_tmin, sigma_min, sigma, noise, _ = _batch()
     model = torch.nn.Linear(3, 3)
     loss_fn = AmbientLoss("epsilon", reduction="per_sample")
-    x_t, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+    x_t, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         pred = model(x_t)
         loss = loss_fn(pred, target, sigma, sigma_min).mean()
@@ -218,7 +218,7 @@ def test_compile_module_inductor_fullgraph(inductor):
     is_pad[1, 3:] = True
 
     def step(x_tmin, sigma_min, sigma, noise, pred, is_pad):
-        x_t, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+        x_t, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
         return x_t, target, loss_fn(pred, target, sigma, sigma_min, where=~is_pad)
 
     compiled = torch.compile(step, fullgraph=True)
@@ -231,11 +231,11 @@ def test_compile_core_functions_with_explicit_xp(fresh_dynamo):
     sched = al.Discrete(AC)
 
     def core(x_tmin, sigma_min, sigma, noise, pred, where):
-        out = [al.renoise(x_tmin, sigma_min, sigma, noise, schedule=sched, xp=xp)]
+        out = [al.renoise(x_tmin, sigma, sigma_min, noise, schedule=sched, xp=xp)]
         out.append(al.add_noise(x_tmin, sigma, noise, xp=xp))
         out.append(al.target_variance(sigma, sigma_min, xp=xp))
         for prediction in ("x0", "epsilon", "v", "score", "velocity"):
-            x_t, target = al.ambient_pair(x_tmin, sigma_min, sigma, noise, prediction=prediction, xp=xp)
+            x_t, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction=prediction, xp=xp)
             out.append(al.ambient_target(x_t, x_tmin, sigma, sigma_min, prediction=prediction, xp=xp))
             out.append(al.standard_target(x_tmin, noise, sigma, prediction=prediction, schedule="flow", xp=xp))
             weight = al.loss_weight(sigma, sigma_min, prediction=prediction, base="edm", xp=xp)
@@ -255,7 +255,7 @@ def test_compile_training_step_from_scheduler_backward(fresh_dynamo):
 
     def step(x0, t_min, t, noise):
         sigma, sigma_min = loss_fn.sigma_for_timestep(t), loss_fn.sigma_for_timestep(t_min)
-        x_t, target = loss_fn.prepare(x0, sigma_min, sigma, noise)
+        x_t, target = loss_fn.prepare(x0, sigma, sigma_min, noise)
         return loss_fn(model(x_t), target, sigma, sigma_min)
 
     x0, _, _, noise, _ = _batch()
@@ -285,7 +285,7 @@ def test_compile_inadmissible_entries_are_nan_and_masked(fresh_dynamo):
     model = torch.nn.Linear(3, 3)
 
     def step(x_tmin, sigma_min, sigma, noise, pred, ok):
-        x_t, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+        x_t, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
         model_loss = loss_fn(model(torch.nan_to_num(x_t)), target, sigma, sigma_min, where=ok)
         return x_t, target, loss_fn(pred, target, sigma, sigma_min, where=ok) + model_loss
 
@@ -344,11 +344,11 @@ def test_sigma_for_timestep_clean_marker_and_errors():
 def test_generator_noise_is_reproducible():
     x_tmin, sigma_min, sigma, _, _ = _batch()
     loss_fn = AmbientLoss("v")
-    first = loss_fn.prepare(x_tmin, sigma_min, sigma, generator=torch.Generator().manual_seed(7))
-    again = loss_fn.prepare(x_tmin, sigma_min, sigma, generator=torch.Generator().manual_seed(7))
-    other = loss_fn.prepare(x_tmin, sigma_min, sigma, generator=torch.Generator().manual_seed(8))
+    first = loss_fn.prepare(x_tmin, sigma, sigma_min, generator=torch.Generator().manual_seed(7))
+    again = loss_fn.prepare(x_tmin, sigma, sigma_min, generator=torch.Generator().manual_seed(7))
+    other = loss_fn.prepare(x_tmin, sigma, sigma_min, generator=torch.Generator().manual_seed(8))
     noise = torch.randn(x_tmin.shape, generator=torch.Generator().manual_seed(7))
-    explicit = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+    explicit = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
     for a, b, c in zip(first, again, explicit, strict=True):
         assert torch.equal(a, b)
         assert torch.equal(a, c)
@@ -379,20 +379,20 @@ def test_bad_inputs_name_the_argument():
     x_tmin, sigma_min, sigma, noise, pred = _batch()
     loss_fn = AmbientLoss()
     with pytest.raises(ValueError, match="x_tmin and noise must have the same shape"):
-        loss_fn.prepare(x_tmin, sigma_min, sigma, noise[:, :5])
+        loss_fn.prepare(x_tmin, sigma, sigma_min, noise[:, :5])
     with pytest.raises(ValueError, match="x_t and x_tmin must have the same shape"):
         loss_fn.target(x_tmin[:2], x_tmin, sigma, sigma_min)
-    _, target = loss_fn.prepare(x_tmin, sigma_min, sigma, noise)
+    _, target = loss_fn.prepare(x_tmin, sigma, sigma_min, noise)
     with pytest.raises(ValueError, match="pred and target must have the same shape"):
         loss_fn(pred[..., :2], target, sigma, sigma_min)
     with pytest.raises(ValueError, match="sigma with shape"):
-        loss_fn.prepare(x_tmin, sigma_min, sigma[:3], noise)
+        loss_fn.prepare(x_tmin, sigma[:3], sigma_min, noise)
     with pytest.raises(ValueError, match="where with shape"):
         loss_fn(pred, target, sigma, sigma_min, where=torch.ones(3, 6, dtype=torch.bool))
     with pytest.raises(TypeError, match="where must be a boolean array"):
         loss_fn(pred, target, sigma, sigma_min, where=torch.ones(4, 6))
     with pytest.raises(TypeError, match=r"noise must be a torch\.Tensor"):
-        loss_fn.prepare(x_tmin, sigma_min, sigma, noise.numpy())
+        loss_fn.prepare(x_tmin, sigma, sigma_min, noise.numpy())
     with pytest.raises(ValueError, match="unknown reduction 'avg'"):
         loss_fn(pred, target, sigma, sigma_min, reduction="avg")
 

@@ -94,14 +94,16 @@ def test_min_gap_bounds_the_log_snr_gap_in_every_schedule():
 def test_s_max_in_ve_is_a_minimum_gap_of_one_over_s_max():
     m = np.linspace(0.01, 5, 50)
     np.testing.assert_allclose(
-        threshold(m, buffer=Buffer.from_s_max(4)), threshold(m, buffer=Buffer(min_gap=0.25)), rtol=1e-15
+        threshold(m, buffer=Buffer.from_s_max(4), schedule="ve"),
+        threshold(m, buffer=Buffer(min_gap=0.25), schedule="ve"),
+        rtol=1e-15,
     )
 
 
 def test_threshold_of_a_python_number_is_a_float():
-    assert threshold(0.5, buffer=Buffer(additive=0.1)) == pytest.approx(0.6)
-    assert isinstance(threshold(0.5), float)
-    assert threshold(0.0, buffer=Buffer(additive=0.1)) == 0.0
+    assert threshold(0.5, buffer=Buffer(additive=0.1), schedule="ve") == pytest.approx(0.6)
+    assert isinstance(threshold(0.5, schedule="ve"), float)
+    assert threshold(0.0, buffer=Buffer(additive=0.1), schedule="ve") == 0.0
 
 
 # ----------------------------------------------------------------------------- usable: strict at both ends
@@ -110,18 +112,18 @@ def test_threshold_of_a_python_number_is_a_float():
 def test_usable_is_strict_at_the_threshold(backend):
     buf = Buffer.from_s_max(4)
     m = backend.asarray(np.array([0.3, 0.5, 0.9]))
-    t = threshold(m, buffer=buf)
+    t = threshold(m, buffer=buf, schedule="ve")
     up = backend.xp.nextafter(t, backend.xp.full_like(t, math.inf))
-    assert not bool(backend.xp.any(usable(t, m, buffer=buf)))
-    assert bool(backend.xp.all(usable(up, m, buffer=buf)))
+    assert not bool(backend.xp.any(usable(t, m, buffer=buf, schedule="ve")))
+    assert bool(backend.xp.all(usable(up, m, buffer=buf, schedule="ve")))
 
 
 def test_usable_is_strict_at_sigma_max(backend):
     m = backend.asarray(np.array([2.0, 2.0, 2.0]))
     top = backend.asarray(np.array([0.3, 0.5, 0.9]))
     down = backend.xp.nextafter(top, backend.xp.zeros_like(top))
-    assert not bool(backend.xp.any(usable(top, m, top)))
-    assert bool(backend.xp.all(usable(down, m, top)))
+    assert not bool(backend.xp.any(usable(top, m, top, schedule="ve")))
+    assert bool(backend.xp.all(usable(down, m, top, schedule="ve")))
 
 
 @pytest.mark.parametrize("schedule", ["vp", "ve", "flow"])
@@ -134,14 +136,14 @@ def test_clean_samples_are_usable_at_every_positive_level(schedule):
 
 def test_two_disjoint_intervals():
     sigma = np.array([0.05, 0.2999, 0.3, 1.0, 2.0, 2.0001, 5.0])
-    got = usable(sigma, np.full(7, 2.0), np.full(7, 0.3))  # sigma_min > sigma_max: (0, 0.3) U (2, inf)
+    got = usable(sigma, np.full(7, 2.0), np.full(7, 0.3), schedule="ve")  # sigma_min > sigma_max: (0, 0.3) U (2, inf)
     np.testing.assert_array_equal(got, [True, True, False, False, False, True, True])
 
 
 def test_usable_scalars_and_one_annotation_for_all():
-    assert usable(0.5, 0.3) is True
-    assert usable(0.3, 0.3) is False
-    got = usable(np.array([0.1, 0.5, 3.0]), 1.0, 0.2)  # one annotation for every sample
+    assert usable(0.5, 0.3, schedule="ve") is True
+    assert usable(0.3, 0.3, schedule="ve") is False
+    got = usable(np.array([0.1, 0.5, 3.0]), 1.0, 0.2, schedule="ve")  # one annotation for every sample
     np.testing.assert_array_equal(got, [True, False, True])
 
 
@@ -153,12 +155,12 @@ def test_trusted_level_branches():
     m = np.array([0.0, 0.2, 2.0, 2.0, 0.2, 0.2])
     top = np.array([0.0, 0.0, 0.5, 0.5, 0.0, 0.9])
     # clean; high branch; low branch; high branch with a sigma_max; high branch; both branches -> 0
-    np.testing.assert_array_equal(trusted_level(sigma, m, top), [0.0, 0.2, 0.0, 2.0, 0.2, 0.0])
+    np.testing.assert_array_equal(trusted_level(sigma, m, top, schedule="ve"), [0.0, 0.2, 0.0, 2.0, 0.2, 0.0])
 
 
 def test_trusted_level_is_not_min_of_the_annotations():
     """Ambient-o pixel's min(sigma_min, sigma_max) silently turns off the ambient correction; this does not."""
-    assert trusted_level(2.0, 1.0, 0.0) == 1.0
+    assert trusted_level(2.0, 1.0, 0.0, schedule="ve") == 1.0
 
 
 def test_trusted_level_raises_naming_the_sample():
@@ -168,9 +170,9 @@ def test_trusted_level_raises_naming_the_sample():
         match=r"sigma=1.0 is not usable: not above the threshold 2.0 of sigma_min=2.0 "
         r"and not below sigma_max=0.5 at index \(2,\)",
     ):
-        trusted_level(sigma, np.array([0.0, 0.2, 2.0]), np.array([0.0, 0.0, 0.5]))
+        trusted_level(sigma, np.array([0.0, 0.2, 2.0]), np.array([0.0, 0.0, 0.5]), schedule="ve")
     with pytest.raises(ValueError, match=r"sigma=0.5 is not usable: not above the threshold 0.5773.* at index \(1,\)"):
-        trusted_level(sigma, np.array([0.0, 0.5, 0.2]), buffer=Buffer.from_s_max(4))
+        trusted_level(sigma, np.array([0.0, 0.5, 0.2]), buffer=Buffer.from_s_max(4), schedule="ve")
 
 
 def test_trusted_level_under_jit_cannot_train_silently():
@@ -208,7 +210,7 @@ def test_trusted_levels_feed_the_targets_without_nan(backend):
     assert bool(xp.all(usable(sigma, m, top, schedule="vp")))
     level = trusted_level(sigma, m, top, schedule="vp")
     x = backend.asarray(rng.normal(size=(64, 3)))
-    _, target = al.ambient_pair(x, level, sigma, x, prediction="epsilon", schedule="vp")
+    _, target = al.ambient_pair(x, sigma, level, x, prediction="epsilon", schedule="vp")
     assert bool(xp.all(xp.isfinite(target)))
 
 
@@ -237,9 +239,9 @@ def test_trusted_levels_feed_the_targets_without_nan(backend):
 )
 def test_bad_input(args, error, match):
     with pytest.raises(error, match=match):
-        usable(*args)
+        usable(*args, schedule="ve")
     with pytest.raises(error, match=match):
-        trusted_level(*args)
+        trusted_level(*args, schedule="ve")
 
 
 def test_out_of_domain_in_vp_and_bad_options():

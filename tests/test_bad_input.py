@@ -15,9 +15,9 @@ def _calls(x=X, x_tmin=X, sigma=S, sigma_min=M, noise=Z, **kw):
     """The four public entry points with the same (possibly bad) arguments."""
     return {
         "ambient_target": lambda: al.ambient_target(x, x_tmin, sigma, sigma_min, **kw),
-        "ambient_pair": lambda: al.ambient_pair(x_tmin, sigma_min, sigma, noise, **kw),
+        "ambient_pair": lambda: al.ambient_pair(x_tmin, sigma, sigma_min, noise, **kw),
         "renoise": lambda: al.renoise(
-            x_tmin, sigma_min, sigma, noise, **{k: v for k, v in kw.items() if k != "prediction"}
+            x_tmin, sigma, sigma_min, noise, **{k: v for k, v in kw.items() if k != "prediction"}
         ),
     }
 
@@ -139,7 +139,7 @@ def test_mixed_libraries():
     with pytest.raises(TypeError, match=r"sigma is a numpy\.ndarray but x_t is a torch\.Tensor"):
         al.ambient_target(t, t, S, 0.0)
     with pytest.raises(TypeError, match=r"noise is a numpy\.ndarray but x_tmin is a torch\.Tensor"):
-        al.ambient_pair(torch.zeros(4, 16, 7), 0.0, 0.5, Z)
+        al.ambient_pair(torch.zeros(4, 16, 7), 0.5, 0.0, Z)
 
 
 def test_velocity_at_the_top_of_vp_raises():

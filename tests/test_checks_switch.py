@@ -39,9 +39,9 @@ def _batch():
 
 
 CALLS = {
-    "ambient_pair": lambda b: al.ambient_pair(b[0], b[4], b[3], b[1], prediction="epsilon"),
+    "ambient_pair": lambda b: al.ambient_pair(b[0], b[3], b[4], b[1], prediction="epsilon"),
     "ambient_target": lambda b: al.ambient_target(b[0], b[1], b[3], b[4]),
-    "renoise": lambda b: al.renoise(b[0], b[4], b[3], b[1]),
+    "renoise": lambda b: al.renoise(b[0], b[3], b[4], b[1]),
     "add_noise": lambda b: al.add_noise(b[0], b[3], b[1]),
     "loss_weight": lambda b: al.loss_weight(b[3], b[4]),
     "target_variance": lambda b: al.target_variance(b[3], b[4]),
@@ -66,7 +66,7 @@ def test_a_training_step_has_no_host_read_under_checks_off():
     is_pad[1, 12:] = True
 
     def step():
-        _, target = al.ambient_pair(x_tmin, sigma_min, sigma, noise, prediction="epsilon")
+        _, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction="epsilon")
         w = al.loss_weight(sigma, sigma_min, prediction="epsilon")
         return al.squared_error(pred, target, weight=w, where=~is_pad, reduction="mean")
 
@@ -83,9 +83,9 @@ def test_inadmissible_entries_are_nan_instead_of_an_error_and_shapes_are_still_c
     x, z = np.ones((3, 2)), np.ones((3, 2))
     sigma_min, sigma = np.array([0.0, 0.5, 0.2]), np.array([0.4, 0.3, 0.6])  # row 1: sigma < sigma_min
     with pytest.raises(ValueError, match=r"sigma must be greater than sigma_min .* at index \(1,\)"):
-        al.ambient_pair(x, sigma_min, sigma, z)
+        al.ambient_pair(x, sigma, sigma_min, z)
     with al.checks(False):
-        x_t, target = al.ambient_pair(x, sigma_min, sigma, z)
+        x_t, target = al.ambient_pair(x, sigma, sigma_min, z)
         w = al.loss_weight(sigma, sigma_min)
         assert np.isnan(x_t[1]).all()
         assert np.isnan(target[1]).all()
@@ -93,9 +93,9 @@ def test_inadmissible_entries_are_nan_instead_of_an_error_and_shapes_are_still_c
         assert np.isfinite(target[[0, 2]]).all()
         assert np.isfinite(w[[0, 2]]).all()
         with pytest.raises(ValueError, match="shape"):  # shapes cost no host read: still checked
-            al.ambient_pair(x, sigma_min, sigma, np.ones((3, 3)))
+            al.ambient_pair(x, sigma, sigma_min, np.ones((3, 3)))
         with pytest.raises(ValueError, match="unknown prediction"):
-            al.ambient_pair(x, sigma_min, sigma, z, prediction="eps")
+            al.ambient_pair(x, sigma, sigma_min, z, prediction="eps")
     ok = al.admissible(sigma, sigma_min)
     loss = al.squared_error(np.zeros((3, 2)), target, weight=w, where=ok)
     assert np.isfinite(loss)  # the NaN rows drop out through where=
@@ -116,7 +116,7 @@ def test_the_switch_is_local_to_a_thread_and_restored_on_exit():
     assert inside.wait(10)
     assert al.checks_enabled()  # the main thread still checks while the worker does not
     with pytest.raises(ValueError, match="sigma must be greater than sigma_min"):
-        al.ambient_pair(np.ones(2), 0.5, 0.3, np.ones(2))
+        al.ambient_pair(np.ones(2), 0.3, 0.5, np.ones(2))
     release.set()
     thread.join(10)
     assert seen == [False, True]
@@ -138,8 +138,8 @@ def test_under_torch_compile_the_switch_changes_nothing():
     compiled = torch.compile(
         lambda *a: al.ambient_pair(*a, prediction="epsilon", xp=xp), fullgraph=True, backend="eager"
     )
-    want = compiled(x_tmin, sigma_min, sigma, noise)
+    want = compiled(x_tmin, sigma, sigma_min, noise)
     with al.checks(False):
-        got = compiled(x_tmin, sigma_min, sigma, noise)
+        got = compiled(x_tmin, sigma, sigma_min, noise)
     for g, w in zip(got, want, strict=True):
         assert torch.equal(g, w)  # one compiled graph, run twice on the same inputs

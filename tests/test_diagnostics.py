@@ -18,7 +18,7 @@ TRUSTED = np.array([0.0, np.nan, 1.0, 0.0, 0.0, 2.0, 1.0, 0.0])
 
 
 def test_fractions_per_source_and_bucket():
-    d = batch_diagnostics(SIGMA, SIGMA_MIN, SIGMA_MAX, source=SOURCE, buckets=[0.0, 1.0, 2.0, 4.0])
+    d = batch_diagnostics(SIGMA, SIGMA_MIN, SIGMA_MAX, source=SOURCE, buckets=[0.0, 1.0, 2.0, 4.0], schedule="ve")
     assert all(isinstance(k, str) and type(v) is float for k, v in d.items())
     assert d["count"] == 8.0
     assert d["usable/fraction"] == USABLE.mean()
@@ -36,7 +36,7 @@ def test_fractions_per_source_and_bucket():
 
 
 def test_ambient_statistics_match_the_ve_closed_forms():
-    d = batch_diagnostics(SIGMA, SIGMA_MIN, SIGMA_MAX, sigma_data=0.5)
+    d = batch_diagnostics(SIGMA, SIGMA_MIN, SIGMA_MAX, sigma_data=0.5, schedule="ve")
     s, m = SIGMA[USABLE], TRUSTED[USABLE]
     factor = s**4 / (s**2 - m**2) ** 2  # Ambient-o's factor; 1 on the low branch and for clean samples
     variance = s**2 * m**2 / (s**2 - m**2)  # math.md section 4: v = b_m^2 b_t^2 / D
@@ -58,7 +58,7 @@ def test_vp_statistics_use_the_schedule_free_gap():
 
 def test_buffer_and_equal_width_buckets():
     sigma = np.array([1.0, 1.1, 1.15, 4.0])
-    d = batch_diagnostics(sigma, np.ones(4), buffer=Buffer.from_s_max(4), buckets=3)
+    d = batch_diagnostics(sigma, np.ones(4), buffer=Buffer.from_s_max(4), buckets=3, schedule="ve")
     assert d["usable/fraction"] == 0.25  # only 4.0 is above 1.1547
     assert d["usable/fraction/bucket=0"] == 0.0  # [1, 2): 1.0, 1.1, 1.15
     assert "usable/fraction/bucket=1" not in d  # [2, 3) is empty
@@ -66,16 +66,17 @@ def test_buffer_and_equal_width_buckets():
 
 
 def test_no_usable_sample_leaves_out_the_ambient_statistics():
-    d = batch_diagnostics(np.array([0.5, 0.5]), np.array([1.0, 2.0]))
+    d = batch_diagnostics(np.array([0.5, 0.5]), np.array([1.0, 2.0]), schedule="ve")
     assert d["usable/fraction"] == 0.0
     assert not any(key.startswith(("ambient_factor", "target_variance", "inverse_variance")) for key in d)
 
 
 def test_every_backend_gives_the_numpy_dict(backend):
-    want = batch_diagnostics(SIGMA, SIGMA_MIN, SIGMA_MAX, source=np.array([0, 1, 1, 0, 2, 2, 1, 2]))
+    want = batch_diagnostics(SIGMA, SIGMA_MIN, SIGMA_MAX, source=np.array([0, 1, 1, 0, 2, 2, 1, 2]), schedule="ve")
     got = batch_diagnostics(
         *(backend.asarray(a) for a in (SIGMA, SIGMA_MIN, SIGMA_MAX)),
         source=backend.xp.asarray(np.array([0, 1, 1, 0, 2, 2, 1, 2])),
+        schedule="ve",
     )
     assert got.keys() == want.keys()
     for key in want:
@@ -93,11 +94,11 @@ def test_every_backend_gives_the_numpy_dict(backend):
 )
 def test_bad_options(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        batch_diagnostics(SIGMA, SIGMA_MIN, **kwargs)
+        batch_diagnostics(SIGMA, SIGMA_MIN, **kwargs, schedule="ve")
 
 
 def test_bad_levels_name_the_sample():
     with pytest.raises(ValueError, match=r"sigma_min must not be NaN at index \(2,\)"):
-        batch_diagnostics(SIGMA, np.where(np.arange(8) == 2, np.nan, SIGMA_MIN))
+        batch_diagnostics(SIGMA, np.where(np.arange(8) == 2, np.nan, SIGMA_MIN), schedule="ve")
     with pytest.raises(ValueError, match=r"must have the same shape .* got \(8,\) and \(3,\)"):
-        batch_diagnostics(SIGMA, np.zeros(3))
+        batch_diagnostics(SIGMA, np.zeros(3), schedule="ve")

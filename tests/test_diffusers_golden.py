@@ -140,12 +140,12 @@ def test_add_noise_and_velocity_match_diffusers(cls, name, zero_snr, n, dtype, l
         assert bool(((ours - ref).abs() <= 8 * U[dtype] * terms).all())
     # the ambient kernel from a clean sample (sigma_min = 0) is bit-exactly add_noise
     zero = torch.zeros(n, dtype=ldt)
-    assert torch.equal(al.renoise(x0, zero, sigma, noise, schedule=sched), ours)
+    assert torch.equal(al.renoise(x0, sigma, zero, noise, schedule=sched), ours)
 
     # v target at sigma_min = 0: standard_target and ambient_pair (bit-equal) against get_velocity
     v_ref = scheduler.get_velocity(x0, noise, t)
     v_std = al.standard_target(x0, noise, sigma, prediction="v_prediction", schedule=sched)
-    x_t, v_pair = al.ambient_pair(x0, zero, sigma, noise, prediction="v_prediction", schedule=sched)
+    x_t, v_pair = al.ambient_pair(x0, sigma, zero, noise, prediction="v_prediction", schedule=sched)
     assert torch.equal(v_pair, v_std)
     assert torch.equal(x_t, ours)
     v_terms = (a * noise).abs() + (b * x0).abs()
@@ -201,7 +201,7 @@ def test_flow_matching_matches_flow_match_euler(shift, dtype):
     assert bool(((ours - ref).abs() <= 4 * U[dtype] * terms).all())
     target = al.standard_target(x0, noise, sigma, prediction="velocity", schedule="flow")
     assert torch.equal(target, noise - x0)
-    x_t, amb = al.ambient_pair(x0, torch.zeros_like(sigma), sigma, noise, prediction="flow", schedule="flow")
+    x_t, amb = al.ambient_pair(x0, sigma, torch.zeros_like(sigma), noise, prediction="flow", schedule="flow")
     assert torch.equal(amb, noise - x0)
     assert torch.equal(x_t, ours)
 

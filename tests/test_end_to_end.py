@@ -53,11 +53,11 @@ def test_torch_two_workers_into_the_ambient_loss_and_one_step():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss_fn = AmbientLoss(prediction="epsilon", schedule="vp")
     noise = torch.randn(x_tmin.shape, generator=torch.Generator().manual_seed(2))
-    x_t, target = loss_fn.prepare(x_tmin, level, sigma, noise)
+    x_t, target = loss_fn.prepare(x_tmin, sigma, level, noise)
     pred = model(torch.cat([x_t.flatten(1), sigma[:, None].float()], dim=1)).view_as(x_t)
     loss = loss_fn(pred, target, sigma, level)
 
-    core_x_t, core_target = al.ambient_pair(x_tmin, level, sigma, noise, prediction="epsilon", schedule="vp")
+    core_x_t, core_target = al.ambient_pair(x_tmin, sigma, level, noise, prediction="epsilon", schedule="vp")
     weight = al.loss_weight(sigma, level, prediction="epsilon", schedule="vp")
     core = al.squared_error(pred, core_target, weight=weight)
     assert torch.equal(x_t, core_x_t)
@@ -106,7 +106,7 @@ def test_jax_jit_step(regime):
         x_tmin = jnp.where((level == 0)[:, None, None], x0[idx], x_tmin_all[idx])  # the low branch is clean
         level = jnp.where(ok, level, 0.0)
         loss, grads = jax.value_and_grad(alj.training_loss)(
-            params, k_noise, x_tmin, level, sigma, apply_fn=apply_fn, prediction="epsilon", where=ok
+            params, k_noise, x_tmin, sigma, level, apply_fn=apply_fn, prediction="epsilon", where=ok
         )
         return jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads), loss, ok, level
 

@@ -100,7 +100,7 @@ def test_ambient_tweedie_excludes_t_n_and_includes_t_n_plus_one():
     # where the original divides by zero, every drawn pair here has a finite epsilon target
     sigma = preset.sample_truncated(np.array([0.0, 0.5]), np.full(2, base.levels[t_n]))
     z = np.ones((2, 4))
-    _, target = al.ambient_pair(z, np.full(2, base.levels[t_n]), sigma, z, prediction="epsilon")
+    _, target = al.ambient_pair(z, sigma, np.full(2, base.levels[t_n]), z, prediction="epsilon")
     assert np.all(np.isfinite(target))
     with pytest.raises(ValueError, match="sigma must be greater than sigma_min"):
         al.ambient_pair(z, np.full(2, base.levels[t_n]), np.full(2, base.levels[t_n]), z, prediction="epsilon")
@@ -109,7 +109,9 @@ def test_ambient_tweedie_excludes_t_n_and_includes_t_n_plus_one():
 def test_preset_methods_delegate():
     pixel = get_preset("ambient_o_pixel")
     m = np.array([0.0, 0.5, 2.0])
-    np.testing.assert_array_equal(pixel.threshold(m), al.admissibility.threshold(m, buffer=Buffer.from_s_max(4)))
+    np.testing.assert_array_equal(
+        pixel.threshold(m), al.admissibility.threshold(m, buffer=Buffer.from_s_max(4), schedule="ve")
+    )
     sigma = np.array([0.3, 1.0, 0.1])
     np.testing.assert_array_equal(pixel.trusted_level(sigma, m, np.array([0.0, 0.0, 0.2])), [0.0, 0.5, 0.0])
     mass = pixel.admissible_mass(m)

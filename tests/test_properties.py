@@ -269,8 +269,8 @@ def _equal(backend: Any, got: Any, want: Any, what: str) -> None:
 def test_p2_clean_samples_are_bit_exact(backend, case, kind, seed, d):
     """At ``sigma_min = 0`` the ambient functions equal standard training bit for bit (math 3.6, 5.3).
 
-    * ``ambient_pair(x0, 0, s, z) == (add_noise(x0, s, z), standard_target(x0, z, s))``;
-    * ``renoise(x0, 0, s, z) == add_noise(x0, s, z)``;
+    * ``ambient_pair(x0, s, 0, z) == (add_noise(x0, s, z), standard_target(x0, z, s))``;
+    * ``renoise(x0, s, 0, z) == add_noise(x0, s, z)``;
     * ``ambient_target(x_t, x0, s, 0)`` equals the usual conversions from ``(x_t, x0)``;
     * in a mixed batch (some rows clean, some corrupt) the clean rows are unchanged.
     """
@@ -281,20 +281,20 @@ def test_p2_clean_samples_are_bit_exact(backend, case, kind, seed, d):
     x0, z = backend.asarray(rng.normal(0, 2, size=(B, d))), backend.asarray(rng.standard_normal((B, d)))
     sb, mb, zero = backend.asarray(s), backend.asarray(m), backend.asarray(np.zeros(B))
     x_t = al.add_noise(x0, sb, z, schedule=lib)
-    _equal(backend, al.renoise(x0, zero, sb, z, schedule=lib), x_t, "renoise")
-    x_mix = al.renoise(x0, mb, sb, z, schedule=lib)
+    _equal(backend, al.renoise(x0, sb, zero, z, schedule=lib), x_t, "renoise")
+    x_mix = al.renoise(x0, sb, mb, z, schedule=lib)
     clean = np.asarray(m == 0)
     if kind == "velocity" and case.velocity_singular and np.any(s >= 1.0):
         return
     standard = al.standard_target(x0, z, sb, prediction=kind, schedule=lib)
     converted = _pair_form_conversion(kind, x_t, x0, sb, lib, xp)
     for m0 in (0.0, zero):
-        xt_pair, tgt = al.ambient_pair(x0, m0, sb, z, prediction=kind, schedule=lib)
+        xt_pair, tgt = al.ambient_pair(x0, sb, m0, z, prediction=kind, schedule=lib)
         _equal(backend, xt_pair, x_t, f"ambient_pair x_t {kind}")
         _equal(backend, tgt, standard, f"ambient_pair {kind}")
         _equal(backend, al.ambient_target(x_t, x0, sb, m0, prediction=kind, schedule=lib), converted, kind)
     # mixed batch: the clean rows do not see the corrupt ones
-    xt_pair, tgt = al.ambient_pair(x0, mb, sb, z, prediction=kind, schedule=lib)
+    xt_pair, tgt = al.ambient_pair(x0, sb, mb, z, prediction=kind, schedule=lib)
     tgt_pair_form = al.ambient_target(x_mix, x0, sb, mb, prediction=kind, schedule=lib)
     for got, want, what in (
         (xt_pair, x_t, "mixed x_t"),
@@ -319,7 +319,7 @@ def test_p2_clean_bit_exact_at_tiny_levels(level):
     x0, z = np.float32([0.5, -1.25]) * s, np.float32([0.3, -0.2])
     x_t = al.add_noise(x0, s, z, schedule="ve")
     for kind in ("x0", "epsilon"):
-        xt_pair, tgt = al.ambient_pair(x0, np.float32(0), s, z, prediction=kind, schedule="ve")
+        xt_pair, tgt = al.ambient_pair(x0, s, np.float32(0), z, prediction=kind, schedule="ve")
         assert np.array_equal(tgt, al.standard_target(x0, z, s, prediction=kind, schedule="ve"))
         assert np.array_equal(xt_pair, x_t)
     assert np.array_equal(al.ambient_target(x_t, x0, s, np.float32(0), schedule="ve"), x0)
@@ -354,12 +354,12 @@ def test_p3_pair_form_equals_noise_form(backend, case, kind, seed, d):
     x_t_ref = alpha * xm64 + beta * z64
     relax = np.array([1.0 / one_minus_r(t, mm) if case.kind == "custom" else 1.0 for t, mm in rows])[:, None]
     kernel_tol = C_NOISE * backend.eps * relax * (np.abs(alpha * xm64) + np.abs(beta * z64))
-    x_t_pair_input = al.renoise(x_m, mb, sb, z, schedule=lib)
+    x_t_pair_input = al.renoise(x_m, sb, mb, z, schedule=lib)
     check_close(backend.to_numpy(x_t_pair_input), x_t_ref, kernel_tol, f"renoise {case.kind} s={s} m={m}")
     xt64 = backend.to_numpy(x_t_pair_input).astype(np.float64)
     if kind == "velocity" and case.velocity_singular and np.any(s >= 1.0):
         return
-    x_t, tgt = al.ambient_pair(x_m, mb, sb, z, prediction=kind, schedule=lib)
+    x_t, tgt = al.ambient_pair(x_m, sb, mb, z, prediction=kind, schedule=lib)
     check_close(backend.to_numpy(x_t), x_t_ref, kernel_tol, "x_t")
     c_x, c_z = (column(v) for v in zip(*(noise_form_coefficients(kind, t, mm) for t, mm in rows), strict=True))
     ref = c_x * xm64 + c_z * z64
@@ -391,7 +391,7 @@ def test_p3_flow_noise_form_accurate_near_t_one(t, m, kind):
     rng = np.random.default_rng(7)
     x_m, z = rng.normal(size=8).astype(np.float32), rng.normal(size=8).astype(np.float32)
     t32, m32 = np.float32(t), np.float32(m)
-    _, got = al.ambient_pair(x_m, m32, t32, z, prediction=kind, schedule="flow")
+    _, got = al.ambient_pair(x_m, t32, m32, z, prediction=kind, schedule="flow")
     tt, mm = pair_scalars(OracleSchedule("flow"), float(t32), float(m32))
     c_x, c_z = noise_form_coefficients(kind, tt, mm)
     ref = c_x * x_m.astype(np.float64) + c_z * z.astype(np.float64)
@@ -406,7 +406,7 @@ def test_p3_flow_noise_form_accurate_near_t_one(t, m, kind):
 @SETTINGS
 @given(case=cases())
 def test_kernel_reproduces_forward_marginal(backend, case):
-    """By linearity, ``renoise(add_noise(x0, m, e_m), m, s, z) = A x0 + B e_m + C z``.
+    """By linearity, ``renoise(add_noise(x0, m, e_m), s, m, z) = A x0 + B e_m + C z``.
 
     Calling with unit inputs extracts ``A, B, C``; the forward marginal requires ``A = a_t`` and
     ``B^2 + C^2 = b_t^2`` (oracle values). Tolerance ``16 u`` relative to ``a_t`` and ``b_t^2``.
@@ -419,7 +419,7 @@ def test_kernel_reproduces_forward_marginal(backend, case):
 
     def composite(x0: Any, e_m: Any, z: Any) -> np.ndarray:
         x_m = al.add_noise(x0, mb, e_m, schedule=lib)
-        return backend.to_numpy(al.renoise(x_m, mb, sb, z, schedule=lib)).astype(np.float64)[:, 0]
+        return backend.to_numpy(al.renoise(x_m, sb, mb, z, schedule=lib)).astype(np.float64)[:, 0]
 
     A, Bc, C = composite(one, zero, zero), composite(zero, one, zero), composite(zero, zero, one)
     rows = case.scalars(s, m)
@@ -447,7 +447,7 @@ def test_kernel_reproduces_forward_marginal(backend, case):
 def test_p4_structure_theorem(backend, case, kind, seed, d):
     """Theorem 2, checked on the exact linear coefficients of the library's targets.
 
-    With ``x_m = add_noise(x0, m, e_m)`` and ``x_t = renoise(x_m, m, s, z)``, every target is linear
+    With ``x_m = add_noise(x0, m, e_m)`` and ``x_t = renoise(x_m, s, m, z)``, every target is linear
     in ``(x0, e_m, z)``; unit inputs give its coefficients ``g`` and those of ``x_t``, ``h``. Then:
 
     * ``xi = T_x0 - x0`` has no ``x0`` component, variance ``g_1^2 + g_2^2 = v = b_m^2 b_t^2 / D``
@@ -465,7 +465,7 @@ def test_p4_structure_theorem(backend, case, kind, seed, d):
     # row j of axis 1 feeds the unit vector e_j of (x0, e_m, z): shapes (B, 3, 1)
     x0, e_m, z = (backend.asarray(np.broadcast_to(np.eye(3)[j][None, :, None], (B, 3, 1)).copy()) for j in range(3))
     x_m = al.add_noise(x0, mb, e_m, schedule=lib)
-    x_t = al.renoise(x_m, mb, sb, z, schedule=lib)
+    x_t = al.renoise(x_m, sb, mb, z, schedule=lib)
     h = backend.to_numpy(x_t).astype(np.float64)[:, :, 0]  # (B, 3): coefficients of x_t on (x0, e_m, z)
     xm_coef = backend.to_numpy(x_m).astype(np.float64)[:, :, 0]
     rows = case.scalars(s, m)
@@ -561,7 +561,7 @@ def test_p5_vp_top_level_is_finite(backend, m, seed):
     xm64, z64 = backend.to_numpy(x_m).astype(np.float64), backend.to_numpy(z).astype(np.float64)
     am = math.sqrt((1 - m) * (1 + m))
     sb, mb = backend.asarray(np.ones(3)), backend.asarray(np.full(3, m))
-    x_t = al.renoise(x_m, mb, sb, z)
+    x_t = al.renoise(x_m, sb, mb, z)
     check_close(backend.to_numpy(x_t), z64, 16 * backend.eps * np.abs(z64), "x_t at s=1")
     xt64 = backend.to_numpy(x_t).astype(np.float64)
     limits = {
@@ -572,13 +572,13 @@ def test_p5_vp_top_level_is_finite(backend, m, seed):
     }
     for kind, (pair_want, noise_want) in limits.items():
         pair = backend.to_numpy(al.ambient_target(x_t, x_m, sb, mb, prediction=kind))
-        _, noise = al.ambient_pair(x_m, mb, sb, z, prediction=kind)
+        _, noise = al.ambient_pair(x_m, sb, mb, z, prediction=kind)
         check_close(pair, pair_want, 16 * backend.eps * (np.abs(pair_want) + np.abs(xt64)), f"pair {kind}")
         check_close(backend.to_numpy(noise), noise_want, 16 * backend.eps * np.abs(noise_want), f"noise {kind}")
     with pytest.raises(ValueError, match="velocity"):
         al.ambient_target(x_t, x_m, sb, mb, prediction="velocity")
     with pytest.raises(ValueError, match="velocity"):
-        al.ambient_pair(x_m, mb, sb, z, prediction="velocity")
+        al.ambient_pair(x_m, sb, mb, z, prediction="velocity")
 
 
 @SETTINGS
@@ -627,7 +627,7 @@ def test_p5_x_tmin_space_loss_identity(case, seed):
     rng = np.random.default_rng(seed)
     B = s.shape[0]
     x_m, z, hh = rng.normal(size=(B, 3)), rng.normal(size=(B, 3)), rng.normal(size=(B, 3))
-    x_t = al.renoise(x_m, m, s, z, schedule=case.library)
+    x_t = al.renoise(x_m, s, m, z, schedule=case.library)
     T = al.ambient_target(x_t, x_m, s, m, schedule=case.library)
     w = al.loss_weight(s, m, policy="x_tmin", schedule=case.library)
     for i, (t, mm) in enumerate(case.scalars(s, m)):
@@ -692,10 +692,10 @@ def test_backends_agree_with_numpy_float64(backend, case, kind, seed):
     relax = 1 / q if case.kind == "custom" else np.ones_like(q)  # D of a custom schedule: u / (1 - r) relative
     alpha, beta = (np.array(v)[:, None, None] for v in zip(*(transition(t, mm) for t, mm in rows), strict=True))
     a_t, b_t = (np.array(v)[:, None, None] for v in zip(*((t.a, t.b) for t, _ in rows), strict=True))
-    x_t = al.renoise(x_m, mb, sb, z, schedule=lib)
+    x_t = al.renoise(x_m, sb, mb, z, schedule=lib)
     assert x_t.dtype == x_m.dtype
     kernel_terms = relax[:, None, None] * (np.abs(alpha * xm64) + np.abs(beta * z64))
-    same(x_t, al.renoise(xm64, m, s, z64, schedule=lib), 16 * u * kernel_terms, "renoise")
+    same(x_t, al.renoise(xm64, s, m, z64, schedule=lib), 16 * u * kernel_terms, "renoise")
     forward_terms = np.abs(a_t * xm64) + np.abs(b_t * z64)
     same(
         al.add_noise(x_m, sb, z, schedule=lib),
@@ -710,8 +710,8 @@ def test_backends_agree_with_numpy_float64(backend, case, kind, seed):
         assert got.dtype == x_m.dtype
         want = al.ambient_target(xt64, xm64, s, m, prediction=kind, schedule=lib)
         same(got, want, C_PAIR * u * relax[:, None, None] * scale, f"target {kind} {case.kind} s={s} m={m}")
-        _, tgt = al.ambient_pair(x_m, mb, sb, z, prediction=kind, schedule=lib)
-        ref_p = al.ambient_pair(xm64, m, s, z64, prediction=kind, schedule=lib)[1]
+        _, tgt = al.ambient_pair(x_m, sb, mb, z, prediction=kind, schedule=lib)
+        ref_p = al.ambient_pair(xm64, s, m, z64, prediction=kind, schedule=lib)[1]
         c_x, c_z = (column(v) for v in zip(*(noise_form_coefficients(kind, t, mm) for t, mm in rows), strict=True))
         c_x, c_z = c_x[:, :, None], c_z[:, :, None]
         noise_terms = relax[:, None, None] * (np.abs(c_x * xm64) + np.abs(c_z * z64))

@@ -37,7 +37,7 @@ def _annotations(n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.n
 def _brute(plan: SigmaFirst, m: np.ndarray, top: np.ndarray, src: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """``P(i | sigma)`` for every draw and sample, shape ``(B, N)``, from the full usability mask."""
     shape = (sigma.size, m.size)
-    ok = usable(*(np.broadcast_to(a, shape) for a in (sigma[:, None], m, top)), buffer=BUFFER)
+    ok = usable(*(np.broadcast_to(a, shape) for a in (sigma[:, None], m, top)), buffer=BUFFER, schedule="ve")
     k_count = np.stack([ok[:, src == k].sum(axis=1) for k in range(src.max() + 1)], axis=1)
     w = plan.weights[None, :] * (k_count > 0 if plan.empty == "renormalize" else 1)
     pi = w / w.sum(axis=1, keepdims=True)
@@ -51,7 +51,7 @@ def _clear_of_boundaries(sigma: np.ndarray, m: np.ndarray, top: np.ndarray, rel:
     computes the level ``icdf(u)`` through its own ``exp`` / ``log``, a few ulp (1e-15) away from NumPy's;
     levels this far from every boundary therefore select the same sample on every backend and processor.
     """
-    edges = np.concatenate([threshold(m[m > 0], buffer=BUFFER), top[top > 0]])
+    edges = np.concatenate([threshold(m[m > 0], buffer=BUFFER, schedule="ve"), top[top > 0]])
     return bool(np.min(np.abs(np.asarray(sigma)[:, None] - edges[None, :]) / edges[None, :]) > rel)
 
 
@@ -67,6 +67,7 @@ def test_counts_match_brute_force_at_every_boundary(backend):
         backend.asarray(np.tile(m, edges.size)),
         backend.asarray(np.tile(top, edges.size)),
         buffer=BUFFER,
+        schedule="ve",
     )
     ok = backend.to_numpy(ok).reshape(edges.size, m.size)
     expected = np.stack([ok[:, src == k].sum(axis=1) for k in (0, 1)], axis=1)
@@ -80,7 +81,9 @@ def test_every_draw_is_usable_and_matches_numpy(backend):
     draws = plan(backend.asarray(u))
     idx, sigma = backend.to_numpy(draws.index), backend.to_numpy(draws.sigma)
     assert idx.min() >= 0
-    ok = usable(backend.asarray(sigma), backend.asarray(m[idx]), backend.asarray(top[idx]), buffer=BUFFER)
+    ok = usable(
+        backend.asarray(sigma), backend.asarray(m[idx]), backend.asarray(top[idx]), buffer=BUFFER, schedule="ve"
+    )
     assert backend.to_numpy(ok).all()
     np.testing.assert_array_equal(backend.to_numpy(draws.source), src[idx])
     if "float64" in backend.name:
@@ -144,7 +147,9 @@ def test_source_probabilities_match_brute_force():
     m[1] = 0.5
     plan = SigmaFirst(m, top, src, base=LogNormal(), buffer=BUFFER, weights=[3, 1], empty="renormalize")
     sigma = np.geomspace(1e-3, 20, 200)
-    ok = usable(*(np.broadcast_to(a, (sigma.size, m.size)) for a in (sigma[:, None], m, top)), buffer=BUFFER)
+    ok = usable(
+        *(np.broadcast_to(a, (sigma.size, m.size)) for a in (sigma[:, None], m, top)), buffer=BUFFER, schedule="ve"
+    )
     nonempty = np.stack([ok[:, src == k].any(axis=1) for k in (0, 1)], axis=1)
     w = np.array([0.75, 0.25]) * nonempty
     np.testing.assert_allclose(plan.source_probabilities(sigma), w / w.sum(axis=1, keepdims=True), rtol=1e-15)

@@ -2,7 +2,7 @@
 
 Data: 1-D ``x0 ~ N(0.7, 1.3^2)``, ``N = 200_000`` samples, seed ``20251126`` (``numpy.random.default_rng``).
 For each schedule (VP, VE, rectified flow), level pair and prediction, the trusted sample is
-``x_m = add_noise(x0, m, eps_m)`` and the pair ``(x_t, T) = ambient_pair(x_m, m, t, z)``. Since the data
+``x_m = add_noise(x0, m, eps_m)`` and the pair ``(x_t, T) = ambient_pair(x_m, t, m, z)``. Since the data
 are Gaussian, ``E[k | x_t]`` is affine in ``x_t``; an ordinary least-squares fit of ``T`` on
 ``(1, x_t)`` must recover its intercept and slope (from the closed-form oracle of ``_gaussian.py``)
 within **5 standard errors**, and the residual variance must equal ``Q_k^2 (V_t + v)`` (Bayes error
@@ -68,7 +68,7 @@ def test_regression_recovers_posterior_mean(draws, schedule, t, m, kind):
     """OLS of the ambient target on ``x_t`` matches ``E[k | x_t]`` and the residual variance of Theorem 2."""
     x0, eps_m, z = draws
     x_m = al.add_noise(x0, m, eps_m, schedule=schedule)
-    x_t, target = al.ambient_pair(x_m, m, t, z, prediction=kind, schedule=schedule)
+    x_t, target = al.ambient_pair(x_m, t, m, z, prediction=kind, schedule=schedule)
     pair_form = al.ambient_target(x_t, x_m, t, m, prediction=kind, schedule=schedule)
 
     ts, ms = pair_scalars(OracleSchedule(schedule), t, m)
@@ -98,7 +98,7 @@ def test_regression_detects_the_plain_target(draws, schedule, t, m):
     """
     x0, eps_m, z = draws
     x_m = al.add_noise(x0, m, eps_m, schedule=schedule)
-    x_t, _ = al.ambient_pair(x_m, m, t, z, schedule=schedule)
+    x_t, _ = al.ambient_pair(x_m, t, m, z, schedule=schedule)
     ts, ms = pair_scalars(OracleSchedule(schedule), t, m)
     data = Gaussian(np.array([MU0]), np.array([[SD0**2]]))
     want_slope = float(data.mean_x0(ts, np.ones(1))[0] - data.mean_x0(ts, np.zeros(1))[0])

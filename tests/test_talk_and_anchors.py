@@ -98,7 +98,7 @@ def test_talk_eps_is_not_eps_at_m_zero(s):
     rng = np.random.default_rng(1)
     x0, eps = rng.normal(size=64), rng.normal(size=64)
     x_s = al.add_noise(x0, s, eps)
-    assert np.array_equal(al.ambient_pair(x0, 0.0, s, eps, prediction="epsilon")[1], eps)
+    assert np.array_equal(al.ambient_pair(x0, s, 0.0, eps, prediction="epsilon")[1], eps)
     np.testing.assert_allclose(al.ambient_target(x_s, x0, s, 0.0, prediction="epsilon"), eps, rtol=0, atol=1e-14 / s)
     c_t, c_m = talk_eps(s, 0.0)
     talk = c_t * x_s + c_m * x0
@@ -154,7 +154,7 @@ def test_talk_eps_bias_seen_by_monte_carlo():
     rng = np.random.default_rng(3)
     x0, eps_m, z = rng.standard_normal(n), rng.standard_normal(n), rng.standard_normal(n)
     x_m = al.add_noise(x0, m, eps_m)
-    x_s, ours = al.ambient_pair(x_m, m, s, z, prediction="epsilon")
+    x_s, ours = al.ambient_pair(x_m, s, m, z, prediction="epsilon")
     c_t, c_m = talk_eps(s, m)
     talk = c_t * x_s + c_m * x_m
     true_slope = s  # unit-variance data: E[eps | x_s] = s x_s
@@ -211,9 +211,9 @@ def _functions(schedule: str, kind: str):
     """Every public per-sample function, as ``f(x, y, sigma, sigma_min) -> array``."""
     return {
         "add_noise": lambda x, y, s, m: al.add_noise(x, s, y, schedule=schedule),
-        "renoise": lambda x, y, s, m: al.renoise(x, m, s, y, schedule=schedule),
+        "renoise": lambda x, y, s, m: al.renoise(x, s, m, y, schedule=schedule),
         "ambient_target": lambda x, y, s, m: al.ambient_target(x, y, s, m, prediction=kind, schedule=schedule),
-        "ambient_pair": lambda x, y, s, m: al.ambient_pair(x, m, s, y, prediction=kind, schedule=schedule)[1],
+        "ambient_pair": lambda x, y, s, m: al.ambient_pair(x, s, m, y, prediction=kind, schedule=schedule)[1],
         "standard_target": lambda x, y, s, m: al.standard_target(x, y, s, prediction=kind, schedule=schedule),
     }
 
@@ -276,8 +276,8 @@ def test_sigma_equal_to_sigma_min_raises(backend, schedule):
     m = backend.asarray(np.array([0.0, 0.4, 0.3]))  # row 1 is inadmissible
     calls = {
         "ambient_target": lambda: al.ambient_target(x, x, s, m, prediction="epsilon", schedule=schedule),
-        "ambient_pair": lambda: al.ambient_pair(x, m, s, x, prediction="epsilon", schedule=schedule),
-        "renoise": lambda: al.renoise(x, m, s, x, schedule=schedule),
+        "ambient_pair": lambda: al.ambient_pair(x, s, m, x, prediction="epsilon", schedule=schedule),
+        "renoise": lambda: al.renoise(x, s, m, x, schedule=schedule),
         "loss_weight": lambda: al.loss_weight(s, m, schedule=schedule),
         "target_variance": lambda: al.target_variance(s, m, schedule=schedule),
     }
@@ -295,7 +295,7 @@ def test_ddpm_timestep_equal_to_t_min_raises():
     s, m = table.sigma_for_timestep(k, dtype=np.float64), table.sigma_for_timestep(k_min, dtype=np.float64)
     x = np.ones((2, 3))
     with pytest.raises(ValueError, match="greater than sigma_min"):
-        al.ambient_pair(x, m, s, x, prediction="epsilon", schedule=table)
+        al.ambient_pair(x, s, m, x, prediction="epsilon", schedule=table)
 
 
 def test_level_zero_targets_raise_but_the_kernel_is_the_identity(backend):
@@ -318,11 +318,11 @@ def test_inadmissible_rows_are_nan_under_jit():
     jnp = jax.numpy
     x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 2)))
     s, m = jnp.asarray([0.5, 0.4, 0.6]), jnp.asarray([0.0, 0.4, 0.3])
-    f = jax.jit(lambda x, m, s: al.ambient_pair(x, m, s, x, prediction="epsilon")[1])
+    f = jax.jit(lambda x, m, s: al.ambient_pair(x, s, m, x, prediction="epsilon")[1])
     out = np.asarray(f(x, m, s))
     assert np.all(np.isnan(out[1]))
     ok = np.array([0, 2])
-    eager = al.ambient_pair(x[ok], m[ok], s[ok], x[ok], prediction="epsilon")[1]
+    eager = al.ambient_pair(x[ok], s[ok], m[ok], x[ok], prediction="epsilon")[1]
     # XLA may fuse or reorder the compiled graph: compiled and eager agree to rounding, not bit for bit.
     # Row 2's target is sqrt((a_m b_t)^2 / D) z with a_m = sqrt((1 - m)(1 + m)); relative errors in
     # u = eps64 / 2, allowing each sqrt 1 ulp (2 u): a_m 3.5 u, (a_m b_t)^2 10 u, D 3 u, quotient 14 u,
@@ -342,14 +342,14 @@ def test_swapped_levels_raise(backend, schedule):
     x = backend.asarray(np.ones((2, 3)))
     for s_np, m_np in (([0.7, 0.5], [0.3, 0.2]), ([0.5, 0.6], [0.0, 0.0])):  # corrupt rows, then clean rows
         s, m = backend.asarray(np.array(s_np)), backend.asarray(np.array(m_np))
-        al.renoise(x, m, s, x, schedule=schedule)  # the right order works
+        al.renoise(x, s, m, x, schedule=schedule)  # the right order works
         pattern = r"greater than sigma_min|must be > 0"
         with pytest.raises(ValueError, match=pattern):
-            al.renoise(x, s, m, x, schedule=schedule)  # (x, sigma, sigma_min, z): swapped
+            al.renoise(x, m, s, x, schedule=schedule)  # (x, sigma, sigma_min, z): swapped
         with pytest.raises(ValueError, match=pattern):
             al.ambient_target(x, x, m, s, schedule=schedule)
         with pytest.raises(ValueError, match=pattern):
-            al.ambient_pair(x, s, m, x, schedule=schedule)
+            al.ambient_pair(x, m, s, x, schedule=schedule)
         with pytest.raises(ValueError, match=pattern):
             al.loss_weight(m, s, schedule=schedule)
 
@@ -367,7 +367,7 @@ def test_corrupt_samples_get_the_ambient_correction(sigma, sigma_min):
     rng = np.random.default_rng(5)
     x_n, z, h = rng.normal(size=(3, 2, 6))
     s, m = np.array([sigma, sigma]), np.array([0.0, sigma_min])
-    x_t, target = al.ambient_pair(x_n, m, s, z, schedule="ve")
+    x_t, target = al.ambient_pair(x_n, s, m, z, schedule="ve")
     intended = (sigma**2 * x_n[1] - sigma_min**2 * x_t[1]) / (sigma**2 - sigma_min**2)
     np.testing.assert_allclose(target[1], intended, rtol=1e-12, atol=1e-12 * np.max(np.abs(x_t[1])))
     assert np.max(np.abs(target[1] - x_n[1])) > 1e-3 * sigma_min**2
@@ -467,7 +467,7 @@ def test_low_precision_inputs(lib, dt, schedule, sigma, q):
     alpha, beta = transition(t, mm)
     x_t_ref = alpha * xm64 + beta * z64
     for kind in KINDS:
-        x_t, target = al.ambient_pair(x_m, mb, sb, z, prediction=kind, schedule=schedule)
+        x_t, target = al.ambient_pair(x_m, sb, mb, z, prediction=kind, schedule=schedule)
         assert x_t.dtype == x_m.dtype
         assert target.dtype == x_m.dtype
         got_xt, got = back(x_t), back(target)
@@ -518,7 +518,7 @@ def test_half_precision_levels_one_ulp_apart(lib, dt):
     x_m, z = to(rng.normal(size=(2, 8))), to(rng.standard_normal((2, 8)))
     xm64, z64 = back(x_m), back(z)
     for kind in ("x0", "epsilon", "v"):
-        _, target = al.ambient_pair(x_m, m_lp, s_lp, z, prediction=kind)
+        _, target = al.ambient_pair(x_m, s_lp, m_lp, z, prediction=kind)
         got = back(target)
         c_x, c_z = noise_form_coefficients(kind, t, mm)
         ref = c_x * xm64 + c_z * z64
@@ -540,7 +540,7 @@ def test_noise_form_beats_pair_form_near_sigma_min():
     x_m = torch.as_tensor(rng.normal(0, 1.5, size=(64, 64)), dtype=torch.bfloat16)
     z = torch.as_tensor(rng.standard_normal((64, 64)), dtype=torch.bfloat16)
     s, mb = torch.tensor(float(s32)), torch.tensor(float(m32))
-    x_t, noise_form = al.ambient_pair(x_m, mb, s, z)
+    x_t, noise_form = al.ambient_pair(x_m, s, mb, z)
     pair_form = al.ambient_target(x_t, x_m, s, mb)
     c_x, c_z = noise_form_coefficients("x0", t, mm)
     ref = c_x * x_m.double().numpy() + c_z * z.double().numpy()

@@ -102,7 +102,7 @@ def test_every_pair_is_usable():
     df, sf = _samplers(60, 1)
     for sampler in (df[0], sf[0]):
         index, sigma = (np.array(v) for v in zip(*sampler, strict=True))
-        assert usable(sigma, m[index], top[index], buffer=BUFFER).all()
+        assert usable(sigma, m[index], top[index], buffer=BUFFER, schedule="ve").all()
 
 
 def test_sigma_first_sampler_keeps_the_base_marginal():
@@ -152,7 +152,7 @@ def test_dataset_adds_frozen_x_tmin_and_levels():
     )
     assert torch.equal(ds[(2, 0.9)]["x_tmin"], ds[(2, 5.0)]["x_tmin"])  # the same noise at every level
     assert torch.equal(ds[2]["x_tmin"], item["x_tmin"])  # without a level: at sigma_min
-    assert float(ds[(2, 0.9)]["trusted_level"]) == trusted_level(0.9, 0.5, 0.3, buffer=BUFFER)
+    assert float(ds[(2, 0.9)]["trusted_level"]) == trusted_level(0.9, 0.5, 0.3, buffer=BUFFER, schedule="ve")
     with pytest.raises(ValueError, match=r"sigma=0\.55 is not usable"):
         ds[(1, 0.55)]  # 0.55 < 1.1547 * 0.5
     dict_ds = AmbientDataset([{"action": x[i], "obs": i} for i in range(6)], m, seed=5, schedule="ve", key="action")

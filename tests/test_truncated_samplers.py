@@ -394,7 +394,7 @@ def test_jax_key_wrapper_and_jit():
         ref, np.asarray(x, np.float64), _ref_threshold(np.asarray(m, np.float64)), np.asarray(top, np.float64)
     )
     assert stats.kstest(pit, "uniform").pvalue > P_MIN
-    assert bool(usable(x, m, top).all())
+    assert bool(usable(x, m, top, schedule=base.schedule).all())
     one = jax.vmap(lambda key, m, top: alj.sample_truncated(key, m, top, base=base))  # one example per call
     keys = jax.random.split(jax.random.key(0), 8)
     assert one(keys, m[:8], top[:8]).shape == (8,)
@@ -432,7 +432,7 @@ def test_clean_sample_at_u_zero_gives_a_finite_target(dtype):
 
     x = sm.sample_truncated(np.zeros(2, dtype), np.zeros(2, dtype), base=sm.UniformVP())
     z = np.ones((2, 3), dtype)
-    _, target = al.ambient_pair(z, np.zeros(2, dtype), x, z, prediction="epsilon")
+    _, target = al.ambient_pair(z, x, np.zeros(2, dtype), z, prediction="epsilon")
     assert np.all(np.isfinite(target))
 
 

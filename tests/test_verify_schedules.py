@@ -184,6 +184,6 @@ def test_custom_schedule_kernel_at_level_zero_is_the_identity():
     """The forward kernel takes ``sigma == sigma_min == 0`` (``D == 0``) on a custom schedule."""
     sched = custom_schedule(CUSTOM[0])
     x, z = np.ones((2, 2)), np.full((2, 2), 5.0)
-    out = al.renoise(x, np.array([0.0, 0.3]), np.array([0.0, 0.6]), z, schedule=sched)
+    out = al.renoise(x, np.array([0.0, 0.6]), np.array([0.0, 0.3]), z, schedule=sched)
     np.testing.assert_array_equal(out[0], x[0])
     assert np.all(np.isfinite(out))

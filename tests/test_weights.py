@@ -34,7 +34,7 @@ def test_x_tmin_policy_is_the_x_tmin_space_loss():
     rng = np.random.default_rng(3)
     s, m = S[1:], M[1:]
     x_m, z, h = rng.normal(size=(3, 5)), rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
-    x_t = al.renoise(x_m, m, s, z)
+    x_t = al.renoise(x_m, s, m, z)
     target = al.ambient_target(x_t, x_m, s, m)
     a_t, b_t = al.alpha_sigma(s)
     a_m, b_m = al.alpha_sigma(m)

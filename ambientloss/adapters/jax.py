@@ -19,7 +19,7 @@ Examples
 >>> sigma = jnp.array([0.4, 0.6, 0.2, 0.9], jnp.float32)       # the third pair is inadmissible
 >>> @jax.jit
 ... def step(key, x_tmin, sigma_min, sigma):
-...     x_t, target = alj.ambient_pair(key, x_tmin, sigma_min, sigma)
+...     x_t, target = alj.ambient_pair(key, x_tmin, sigma, sigma_min)
 ...     pred = 0.5 * x_t                                          # the network
 ...     return alj.ambient_loss(pred, target, sigma, sigma_min, where=alj.admissible(sigma, sigma_min))
 >>> loss = step(jax.random.key(0), x_tmin, sigma_min, sigma)
@@ -93,8 +93,8 @@ def admissible(sigma: Level, sigma_min: Level, /, *, schedule: Any = "vp", predi
 def ambient_pair(
     key: Array,
     x_tmin: Array,
-    sigma_min: Level,
     sigma: Level,
+    sigma_min: Level,
     /,
     *,
     prediction: str = "x0",
@@ -133,7 +133,7 @@ def ambient_pair(
     --------
     >>> import jax, jax.numpy as jnp
     >>> from ambientloss.adapters.jax import ambient_pair
-    >>> x_t, target = ambient_pair(jax.random.key(0), jnp.ones((16, 7), jnp.float32), 0.3, 0.6)
+    >>> x_t, target = ambient_pair(jax.random.key(0), jnp.ones((16, 7), jnp.float32), 0.6, 0.3)
     >>> x_t.shape, target.dtype
     ((16, 7), dtype('float32'))
     """
@@ -141,7 +141,7 @@ def ambient_pair(
     dtype = _dtype(x)
     m, s = _level(sigma_min, dtype), _level(sigma, dtype)
     noise = jax.random.normal(key, x.shape, dtype)
-    x_t, target = targets.ambient_pair(x, m, s, noise, prediction=prediction, schedule=schedule, xp=jnp)
+    x_t, target = targets.ambient_pair(x, s, m, noise, prediction=prediction, schedule=schedule, xp=jnp)
     ok = admissible(s, m, schedule=schedule, prediction=prediction)
     return jnp.where(_pad(ok, x.ndim), x_t, x), target
 
@@ -180,19 +180,19 @@ def add_noise(x0: Array, sigma: Level, noise: Array, /, *, schedule: Any = "vp")
     return noising.add_noise(x, _level(sigma, _dtype(x)), jnp.asarray(noise), schedule=schedule, xp=jnp)
 
 
-def renoise(x_tmin: Array, sigma_min: Level, sigma: Level, noise: Array, /, *, schedule: Any = "vp") -> Array:
+def renoise(x_tmin: Array, sigma: Level, sigma_min: Level, noise: Array, /, *, schedule: Any = "vp") -> Array:
     r""":func:`ambientloss.renoise` on JAX arrays: ``x_t = (a_t / a_m) x_tmin + (sqrt(D) / a_m) noise``.
 
     Examples
     --------
     >>> import jax.numpy as jnp
     >>> from ambientloss.adapters.jax import renoise
-    >>> renoise(jnp.ones(1, jnp.float32), 0.6, 1.0, jnp.ones(1, jnp.float32), schedule="ve").tolist()
+    >>> renoise(jnp.ones(1, jnp.float32), 1.0, 0.6, jnp.ones(1, jnp.float32), schedule="ve").tolist()
     [1.7999999523162842]
     """
     x = jnp.asarray(x_tmin)
     d = _dtype(x)
-    return noising.renoise(x, _level(sigma_min, d), _level(sigma, d), jnp.asarray(noise), schedule=schedule, xp=jnp)
+    return noising.renoise(x, _level(sigma, d), _level(sigma_min, d), jnp.asarray(noise), schedule=schedule, xp=jnp)
 
 
 def loss_weight(sigma: Level, sigma_min: Level, /, *, dtype: Any = jnp.float32, **options: Any) -> Array:
@@ -281,8 +281,8 @@ def training_loss(
     params: Any,
     key: Array,
     x_tmin: Array,
-    sigma_min: Level,
     sigma: Level,
+    sigma_min: Level,
     /,
     *,
     apply_fn: Callable[[Any, Array, Any], Array],
@@ -302,11 +302,11 @@ def training_loss(
     >>> import jax, jax.numpy as jnp
     >>> from ambientloss.adapters.jax import training_loss
     >>> x = jnp.ones((4, 3), jnp.float32)
-    >>> grads = jax.grad(training_loss)(jnp.zeros(()), jax.random.key(0), x, 0.2, 0.5, apply_fn=lambda p, x, s: p * x)
+    >>> grads = jax.grad(training_loss)(jnp.zeros(()), jax.random.key(0), x, 0.5, 0.2, apply_fn=lambda p, x, s: p * x)
     >>> bool(jnp.isfinite(grads))
     True
     """
-    x_t, target = ambient_pair(key, x_tmin, sigma_min, sigma, prediction=prediction, schedule=schedule)
+    x_t, target = ambient_pair(key, x_tmin, sigma, sigma_min, prediction=prediction, schedule=schedule)
     pred = apply_fn(params, x_t, sigma)
     return ambient_loss(
         pred, target, sigma, sigma_min, prediction=prediction, schedule=schedule, where=where, **loss_options

@@ -10,7 +10,7 @@ Examples
 >>> from ambientloss.adapters import numpy as aln
 >>> rng = np.random.default_rng(0)
 >>> x_tmin = np.zeros((4, 16, 7))
->>> x_t, target, noise = aln.ambient_pair(x_tmin, np.full(4, 0.3), np.full(4, 0.6), rng=rng)
+>>> x_t, target = aln.ambient_pair(x_tmin, np.full(4, 0.6), np.full(4, 0.3), rng=rng)
 >>> x_t.shape, target.dtype
 ((4, 16, 7), dtype('float64'))
 """
@@ -53,31 +53,31 @@ def add_noise(
 
 
 def renoise(
-    x_tmin: Any, sigma_min: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = "vp"
+    x_tmin: Any, sigma: Any, sigma_min: Any, /, *, rng: np.random.Generator, schedule: Any = "vp"
 ) -> np.ndarray:
     """Take ``x_tmin`` from ``sigma_min`` to ``sigma`` with noise drawn from ``rng`` (float64)."""
     x = _f64(x_tmin)
     noise = rng.standard_normal(x.shape)
-    return noising.renoise(x, _f64(sigma_min), _f64(sigma), noise, schedule=schedule, xp=xp)
+    return noising.renoise(x, _f64(sigma), _f64(sigma_min), noise, schedule=schedule, xp=xp)
 
 
 def ambient_pair(
     x_tmin: Any,
-    sigma_min: Any,
     sigma: Any,
+    sigma_min: Any,
     /,
     *,
     rng: np.random.Generator,
     prediction: str = "x0",
     schedule: Any = "vp",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw fresh noise from ``rng``; return ``(x_t, target, noise)`` from :func:`ambientloss.ambient_pair`."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw fresh noise from ``rng``; return ``(x_t, target)`` from :func:`ambientloss.ambient_pair`."""
     x = _f64(x_tmin)
     noise = rng.standard_normal(x.shape)
     x_t, target = targets.ambient_pair(
-        x, _f64(sigma_min), _f64(sigma), noise, prediction=prediction, schedule=schedule, xp=xp
+        x, _f64(sigma), _f64(sigma_min), noise, prediction=prediction, schedule=schedule, xp=xp
     )
-    return x_t, target, noise
+    return x_t, target
 
 
 def ambient_target(

@@ -22,7 +22,7 @@ Examples
 >>> x_tmin = torch.zeros(2, 16, 7)                  # (B, horizon, action_dim)
 >>> sigma_min = torch.tensor([0.0, 0.3])            # 0 marks a clean sample
 >>> sigma = torch.tensor([0.5, 0.6])
->>> x_t, target = loss_fn.prepare(x_tmin, sigma_min, sigma, generator=torch.Generator().manual_seed(0))
+>>> x_t, target = loss_fn.prepare(x_tmin, sigma, sigma_min, generator=torch.Generator().manual_seed(0))
 >>> pred = torch.zeros_like(x_t, requires_grad=True)   # model(x_t, t, cond) in a real step
 >>> loss = loss_fn(pred, target, sigma, sigma_min)
 >>> loss.backward()
@@ -65,8 +65,9 @@ class AmbientLoss(nn.Module):
     Parameters
     ----------
     prediction : str
-        What the network predicts, with diffusers' names: ``"epsilon"``, ``"sample"`` (``"x0"``),
-        ``"v_prediction"`` (``"v"``), ``"velocity"`` (``"flow"``) or ``"score"``.
+        What the network predicts: ``"x0"`` (default, diffusers' ``"sample"``), ``"epsilon"``,
+        ``"v_prediction"`` (``"v"``), ``"velocity"`` (``"flow"``) or ``"score"``. :meth:`from_scheduler`
+        reads the scheduler's own ``prediction_type``.
     schedule : str or Schedule
         ``"vp"`` (default), ``"ve"``, ``"flow"``, a :class:`~ambientloss.Discrete` table (see
         :meth:`from_scheduler`) or a :class:`~ambientloss.Custom` schedule.
@@ -95,7 +96,7 @@ class AmbientLoss(nn.Module):
 
     def __init__(
         self,
-        prediction: str = "epsilon",
+        prediction: str = "x0",
         schedule: Any = "vp",
         *,
         weighting: str = "inverse_variance",
@@ -188,8 +189,8 @@ class AmbientLoss(nn.Module):
     def prepare(
         self,
         x_tmin: Tensor,
-        sigma_min: Level,
         sigma: Level,
+        sigma_min: Level,
         noise: Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
@@ -205,7 +206,7 @@ class AmbientLoss(nn.Module):
         ----------
         x_tmin : Tensor
             Trusted samples at ``sigma_min``, shape ``(B, ...)``.
-        sigma_min, sigma : Tensor or float
+        sigma, sigma_min : Tensor or float
             Levels of shape ``()``, ``(B,)``, ... aligned with the leading axes of ``x_tmin``.
         noise : Tensor, optional
             Fresh standard Gaussian noise shaped like ``x_tmin``; drawn with ``generator`` (the
@@ -227,7 +228,7 @@ class AmbientLoss(nn.Module):
             msg = f"noise must be a torch.Tensor, got {type(noise).__name__}"
             raise TypeError(msg)
         x_t, target = ambient_pair(
-            _wide(x_tmin), sigma_min, sigma, _wide(noise), prediction=self.prediction, schedule=self.schedule, xp=xp
+            _wide(x_tmin), sigma, sigma_min, _wide(noise), prediction=self.prediction, schedule=self.schedule, xp=xp
         )
         return x_t.to(x_tmin.dtype), target
 

@@ -29,7 +29,7 @@ class WindowTable:
     """Window size -> noise level, with the schedule the levels are in and what a window size counts."""
 
     levels: Mapping[int, float]
-    schedule: str = "ve"
+    schedule: str = "vp"
     unit: str = "pixels"
     note: str = field(default="", compare=False)
 

@@ -201,7 +201,7 @@ def train_denoiser(
     for _ in range(steps):
         batch = draw(g)
         sigma = loss_fn.sigma_for_timestep(batch.timesteps)
-        x_t, target = loss_fn.prepare(batch.x_tmin, batch.sigma_min, sigma, generator=g)
+        x_t, target = loss_fn.prepare(batch.x_tmin, sigma, batch.sigma_min, generator=g)
         loss = loss_fn(model(x_t, batch.timesteps, batch.cond), target, sigma, batch.sigma_min)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -64,7 +64,7 @@ def batch_diagnostics(
     source: Any = None,
     buckets: int | Sequence[float] = 4,
     buffer: Buffer | None = None,
-    schedule: Any = "ve",
+    schedule: Any = "vp",
     sigma_data: float = 1.0,
     xp: Namespace | None = None,
 ) -> dict[str, float]:
@@ -102,7 +102,7 @@ def batch_diagnostics(
     >>> import numpy as np
     >>> from ambientloss.sampling.diagnostics import batch_diagnostics
     >>> d = batch_diagnostics(np.array([0.5, 0.5, 2.0, 2.0]), np.array([0.0, 1.0, 1.0, 0.0]),
-    ...                       source=["real", "sim", "sim", "real"], buckets=[0.0, 1.0, 4.0])
+    ...                       source=["real", "sim", "sim", "real"], buckets=[0.0, 1.0, 4.0], schedule="ve")
     >>> d["usable/fraction"], d["usable/fraction/source=sim"], d["usable/fraction/bucket=0"]
     (0.75, 0.5, 0.5)
     >>> round(d["ambient_factor/max"], 6)              # sigma = 2, sigma_min = 1: (4 / 3)^2

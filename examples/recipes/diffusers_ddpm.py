@@ -69,7 +69,7 @@ def check_clean_rows_match_diffusers(scheduler, table: al.Discrete, prediction: 
     t = torch.randint(0, scheduler.config.num_train_timesteps, (8,), generator=g)
     sigma = table.sigma_for_timestep(t, dtype=torch.float64)
     x_t, target = al.ambient_pair(
-        x0, torch.zeros(8, dtype=torch.float64), sigma, noise, prediction=prediction, schedule=table
+        x0, sigma, torch.zeros(8, dtype=torch.float64), noise, prediction=prediction, schedule=table
     )
     expected = {"epsilon": noise, "sample": x0, "v_prediction": scheduler.get_velocity(x0, noise, t)}[prediction]
     torch.testing.assert_close(x_t, scheduler.add_noise(x0, noise, t))
@@ -108,7 +108,7 @@ def main(
         sigma = table.sigma_for_timestep(t, dtype=torch.float64)
         noise = torch.randn_like(x)
         # --8<-- [start:two_lines]
-        x_t, target = al.ambient_pair(x, m, sigma, noise, prediction=prediction, schedule=table)
+        x_t, target = al.ambient_pair(x, sigma, m, noise, prediction=prediction, schedule=table)
         pred = model(x_t, t)
         weight = al.loss_weight(sigma, m, prediction=prediction, schedule=table)  # 1 for clean samples
         loss = al.squared_error(pred, target, weight=weight)

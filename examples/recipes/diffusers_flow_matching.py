@@ -78,7 +78,7 @@ def check_clean_rows_match_diffusers(scheduler: FlowMatchEulerDiscreteScheduler)
     x0, noise = torch.randn(8, HORIZON, ACTION_DIM, generator=g), torch.randn(8, HORIZON, ACTION_DIM, generator=g)
     idx = torch.randint(0, len(scheduler.timesteps), (8,), generator=g)
     sigma, timesteps = scheduler.sigmas[idx], scheduler.timesteps[idx]
-    x_t, target = al.ambient_pair(x0, torch.zeros(8), sigma, noise, prediction="velocity", schedule="flow")
+    x_t, target = al.ambient_pair(x0, sigma, torch.zeros(8), noise, prediction="velocity", schedule="flow")
     torch.testing.assert_close(x_t, scheduler.scale_noise(x0, timesteps, noise))
     assert torch.equal(target, noise - x0)
 
@@ -106,7 +106,7 @@ def main(steps: int = 300, batch_size: int = 64, sigma_min_vp: float = 0.5, shif
         sigma = shifted(u, shift).clamp(min=torch.nextafter(m, torch.ones_like(m)))  # strict after rounding
         noise = torch.randn_like(x)
         # --8<-- [start:two_lines]
-        x_t, target = al.ambient_pair(x, m, sigma, noise, prediction="velocity", schedule="flow")
+        x_t, target = al.ambient_pair(x, sigma, m, noise, prediction="velocity", schedule="flow")
         pred = model(x_t, sigma * 1000)
         weight = compute_loss_weighting_for_sd3("none", sigma) * al.loss_weight(
             sigma, m, prediction="velocity", schedule="flow"

@@ -83,7 +83,7 @@ def ambient_compute_loss(model, scheduler, table, trajectory, x_tmin, sigma_min,
     prediction = scheduler.config.prediction_type
     sigma = table.sigma_for_timestep(timesteps, dtype=torch.float64)
     # --8<-- [start:two_lines]
-    noisy_trajectory, target = al.ambient_pair(x_tmin, sigma_min, sigma, noise, prediction=prediction, schedule=table)
+    noisy_trajectory, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction=prediction, schedule=table)
     noisy_trajectory = torch.where(condition_mask, trajectory, noisy_trajectory)  # in-painting, as before
     pred = model(noisy_trajectory, timesteps)
     weight = al.loss_weight(sigma, sigma_min, prediction=prediction, schedule=table)

@@ -75,7 +75,7 @@ def edm_loss(net: EDMPrecond, y: torch.Tensor, sigma: torch.Tensor, n: torch.Ten
 def ambient_edm_loss(net, x_tmin, sigma_min, sigma, noise, weighting: str = "inverse_variance"):
     """Per-element ambient loss; ``sigma > sigma_min`` (with Ambient-o's buffer for ``"ambient_o"``)."""
     # --8<-- [start:two_lines]
-    x_t, target = al.ambient_pair(x_tmin, sigma_min, sigma, noise, prediction="x0", schedule="ve")
+    x_t, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction="x0", schedule="ve")
     weight = al.loss_weight(sigma, sigma_min, policy=weighting, base="edm", sigma_data=SIGMA_DATA, schedule="ve")
     return al.squared_error(net(x_t, sigma), target, weight=weight, reduction="none")
     # --8<-- [end:two_lines]

@@ -101,7 +101,7 @@ def ambient_compute_loss(net, loss_fn, base, cfg, batch, sigma_min, *, reduction
         timesteps = truncated_timesteps(torch.rand(len(m), dtype=torch.float64), m, base=base)
     sigma = loss_fn.sigma_for_timestep(timesteps, dtype=torch.float64)
     # --8<-- [start:two_lines]
-    noisy_trajectory, target = loss_fn.prepare(x_tmin, m, sigma, eps)
+    noisy_trajectory, target = loss_fn.prepare(x_tmin, sigma, m, eps)
     pred = net(noisy_trajectory, timesteps, batch["observation.state"].flatten(1))
     where = ~batch["action_is_pad"] if cfg.do_mask_loss_for_padding else None
     return loss_fn(pred, target, sigma, m, where=where, reduction="per_sample" if reduction == "none" else "mean")
