@@ -5,9 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._levels import admissible
-from .admissibility import Buffer, threshold, trusted_level, usable
-from .conversions import alpha_sigma, convert_level, level_from_schedule_free, log_snr, schedule_free_level
+from .admissibility import Buffer, admissible, threshold, trusted_level, usable
+from .conversions import coefficients, convert_level, level_from_schedule_free, log_snr, schedule_free_level
 from .discrete import Discrete
 from .frozen import frozen_noise, frozen_x_tmin
 from .losses import squared_error
@@ -15,7 +14,7 @@ from .noising import add_noise, renoise
 from .schedules import VE, VP, Custom, Flow, Schedule, get_schedule
 from .targets import PREDICTIONS, ambient_pair, ambient_target, standard_target
 from .validation import checks, checks_enabled
-from .weights import loss_weight, target_variance
+from .weights import Weighting, loss_weight, target_variance
 
 if TYPE_CHECKING:
     from . import adapters, annotation, sampling, testing
@@ -48,16 +47,17 @@ __all__ = [
     "Discrete",
     "Flow",
     "Schedule",
+    "Weighting",
     "__version__",
     "adapters",
     "add_noise",
     "admissible",
-    "alpha_sigma",
     "ambient_pair",
     "ambient_target",
     "annotation",
     "checks",
     "checks_enabled",
+    "coefficients",
     "convert_level",
     "frozen_noise",
     "frozen_x_tmin",

@@ -144,40 +144,6 @@ def level_frame(sigma: object, sigma_min: object, xp: Namespace | None) -> tuple
     return _Frame(longest, xp.float32 if arrays else xp.float64, device), xp
 
 
-def admissible(
-    sigma: Array | float,
-    sigma_min: Array | float,
-    /,
-    *,
-    schedule: Any = "vp",
-    prediction: str = "x0",
-    xp: Namespace | None = None,
-) -> Array:
-    """Boolean mask of the level pairs that have an ambient target; never raises on array values.
-
-    ``sigma > sigma_min >= lower`` and ``sigma <= upper`` of the schedule (``sigma < 1`` for the VP
-    velocity, which diverges there); ``False`` at NaN. Levels align on their leading axes, so
-    ``(B,)`` against ``(B, T)`` gives ``(B, T)``. Under ``jax.jit`` or ``torch.compile`` pass it as
-    ``where=`` to :func:`~ambientloss.squared_error`: inadmissible targets are NaN there.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from ambientloss import admissible
-    >>> admissible(np.array([0.5, 0.3, 0.0]), np.array([0.3, 0.3, 0.0]))
-    array([ True, False, False])
-    """
-    from .targets import canonical_prediction
-
-    sched = get_schedule(schedule)
-    velocity = canonical_prediction(prediction) == "velocity"
-    like, xp = level_frame(sigma, sigma_min, xp)
-    dtype = compute_dtype(xp, like, sigma, sigma_min)
-    s = as_level(sigma, "sigma", like, "sigma", dtype, xp)
-    m = as_level(sigma_min, "sigma_min", like, "sigma", dtype, xp)
-    return _admissible(s, m, sched, strict=True, velocity=velocity)
-
-
 def single_level(x: Array, x_name: str, sigma: object, schedule: Any, xp: Namespace) -> tuple[Array, Array, Array]:
     """``(sigma, a, b)`` aligned with ``x``, for the forward process at one level."""
     sched = get_schedule(schedule)
@@ -185,7 +151,7 @@ def single_level(x: Array, x_name: str, sigma: object, schedule: Any, xp: Namesp
     inside = _inside(s, sched)
     if values_readable(inside) and not bool(xp.all(inside)):
         _check_one(s, "sigma", sched, xp)
-    a, b = sched.alpha_sigma(s, xp)
+    a, b = sched.coefficients(s, xp)
     return s, a, b
 
 
@@ -229,7 +195,7 @@ def _check_gap(s: Array, m: Array, gap: Array, sched: Schedule, xp: Namespace, *
         xp,
         f"sigma={{s!r}} is too close to sigma_min={{m!r}} for the {sched.name!r} schedule: its gap "
         "D = a_m^2 b_t^2 - a_t^2 b_m^2 rounds to zero or below in this precision (the gap of a custom schedule "
-        "is only as accurate as its alpha and sigma); draw sigma further above sigma_min, or use float64 levels",
+        "is only as accurate as its a and b); draw sigma further above sigma_min, or use float64 levels",
         s=s,
         m=m,
     )
@@ -260,8 +226,8 @@ def pair_levels(
     unchecked = not values_readable(ok)  # traced, or checks switched off
     if not unchecked and not bool(xp.all(ok)):  # one sync; then name the first problem, in a fixed order
         _explain(s, m, sched, xp, strict=strict, velocity=velocity)
-    a_t, b_t = sched.alpha_sigma(s, xp)
-    a_m, b_m = sched.alpha_sigma(m, xp)
+    a_t, b_t = sched.coefficients(s, xp)
+    a_m, b_m = sched.coefficients(m, xp)
     gap = sched.gap(s, m, xp)
     # a clean entry is a_m = 1, b_m = 0, D = b_t * b_t, set whatever the schedule (or a backend's sqrt) gives
     clean = m == 0

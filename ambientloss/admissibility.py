@@ -33,6 +33,7 @@ from typing import Any
 from ._arrays import (
     Array,
     Namespace,
+    as_level,
     check_floating,
     compute_dtype,
     device_of,
@@ -42,10 +43,11 @@ from ._arrays import (
     raise_where,
     values_readable,
 )
-from ._levels import _check_one, _inside
+from ._levels import _admissible, _check_one, _inside, level_frame
 from .schedules import Schedule, get_schedule
+from .targets import canonical_prediction
 
-__all__ = ["Buffer", "threshold", "trusted_level", "usable"]
+__all__ = ["Buffer", "admissible", "threshold", "trusted_level", "usable"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,38 @@ def prepare_levels(
         if values_readable(inside) and not bool(xp.all(inside)):
             _check_one(level, name, schedule, xp)
     return xp, dtype, out, shape
+
+
+def admissible(
+    sigma: Array | float,
+    sigma_min: Array | float,
+    /,
+    *,
+    schedule: Any = "vp",
+    prediction: str = "x0",
+    xp: Namespace | None = None,
+) -> Array:
+    """Boolean mask of the level pairs that have an ambient target; never raises on array values.
+
+    ``sigma > sigma_min >= lower`` and ``sigma <= upper`` of the schedule (``sigma < 1`` for the VP
+    velocity, which diverges there); ``False`` at NaN. Levels align on their leading axes, so
+    ``(B,)`` against ``(B, T)`` gives ``(B, T)``. Under ``jax.jit`` or ``torch.compile`` pass it as
+    ``where=`` to :func:`~ambientloss.squared_error`: inadmissible targets are NaN there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss import admissible
+    >>> admissible(np.array([0.5, 0.3, 0.0]), np.array([0.3, 0.3, 0.0]))
+    array([ True, False, False])
+    """
+    sched = get_schedule(schedule)
+    velocity = canonical_prediction(prediction) == "velocity"
+    like, xp = level_frame(sigma, sigma_min, xp)
+    dtype = compute_dtype(xp, like, sigma, sigma_min)
+    s = as_level(sigma, "sigma", like, "sigma", dtype, xp)
+    m = as_level(sigma_min, "sigma_min", like, "sigma", dtype, xp)
+    return _admissible(s, m, sched, strict=True, velocity=velocity)
 
 
 def _threshold(m: Array, buffer: Buffer, sched: Schedule, xp: Namespace) -> Array:

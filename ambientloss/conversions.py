@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._arrays import Array, Namespace, check_floating, is_scalar, namespace, numpy_namespace
-from .schedules import get_schedule
+from ._arrays import Array, Namespace, check_floating, is_scalar, namespace, numpy_namespace, values_readable
+from ._levels import _check_one, _inside
+from .schedules import Schedule, get_schedule
 
-__all__ = ["alpha_sigma", "convert_level", "level_from_schedule_free", "log_snr", "schedule_free_level"]
+__all__ = ["coefficients", "convert_level", "level_from_schedule_free", "log_snr", "schedule_free_level"]
 
 
 def _as_array(value: Any, name: str, xp: Namespace | None) -> tuple[Array, Namespace, bool]:
@@ -26,21 +27,33 @@ def _as_array(value: Any, name: str, xp: Namespace | None) -> tuple[Array, Names
     return arr, xp, scalar
 
 
+def _level(sigma: Any, schedule: Any, xp: Namespace | None) -> tuple[Array, Schedule, Namespace, bool]:
+    """``sigma`` as an array, checked to lie in the schedule's domain (one host read; none under tracing)."""
+    s, xp, scalar = _as_array(sigma, "sigma", xp)
+    sched = get_schedule(schedule)
+    if values_readable(s) and not bool(xp.all(_inside(s, sched))):
+        _check_one(s, "sigma", sched, xp)
+    return s, sched, xp, scalar
+
+
 def _out(value: Array, scalar: bool) -> Any:
     return float(value) if scalar else value
 
 
-def alpha_sigma(sigma: Array | float, /, *, schedule: Any = "vp", xp: Namespace | None = None) -> tuple[Any, Any]:
-    """The schedule's ``(a, b)`` at level ``sigma`` (floats for float input).
+def coefficients(sigma: Array | float, /, *, schedule: Any = "vp", xp: Namespace | None = None) -> tuple[Any, Any]:
+    """The schedule's ``(a, b)`` at level ``sigma``, with ``x = a x0 + b eps`` (floats for float input).
+
+    Raises ``ValueError`` naming the first level outside the schedule's domain (eager mode; with
+    :func:`ambientloss.checks` off or under tracing such entries come out NaN or out of range instead).
 
     Examples
     --------
-    >>> from ambientloss import alpha_sigma
-    >>> alpha_sigma(0.6)
+    >>> from ambientloss import coefficients
+    >>> coefficients(0.6)
     (0.8, 0.6)
     """
-    s, xp, scalar = _as_array(sigma, "sigma", xp)
-    a, b = get_schedule(schedule).alpha_sigma(s, xp)
+    s, sched, xp, scalar = _level(sigma, schedule, xp)
+    a, b = sched.coefficients(s, xp)
     return _out(a, scalar), _out(b, scalar)
 
 
@@ -53,8 +66,8 @@ def schedule_free_level(sigma: Array | float, /, *, schedule: Any = "vp", xp: Na
     >>> schedule_free_level(0.6)        # 0.6 / 0.8
     0.7499999999999999
     """
-    s, xp, scalar = _as_array(sigma, "sigma", xp)
-    return _out(get_schedule(schedule).schedule_free(s, xp), scalar)
+    s, sched, xp, scalar = _level(sigma, schedule, xp)
+    return _out(sched.schedule_free(s, xp), scalar)
 
 
 def level_from_schedule_free(nu: Array | float, /, *, schedule: Any = "vp", xp: Namespace | None = None) -> Any:
@@ -79,8 +92,8 @@ def convert_level(sigma: Array | float, /, *, source: Any, target: Any, xp: Name
     >>> round(convert_level(2.6848, source="ve", target="vp"), 4)
     0.9371
     """
-    s, xp, scalar = _as_array(sigma, "sigma", xp)
-    nu = get_schedule(source).schedule_free(s, xp)
+    s, sched, xp, scalar = _level(sigma, source, xp)
+    nu = sched.schedule_free(s, xp)
     return _out(get_schedule(target).from_schedule_free(nu, xp), scalar)
 
 
@@ -93,8 +106,8 @@ def log_snr(sigma: Array | float, /, *, schedule: Any = "vp", xp: Namespace | No
     >>> log_snr(1.0, schedule="ve")
     0.0
     """
-    s, xp, scalar = _as_array(sigma, "sigma", xp)
-    a, b = get_schedule(schedule).alpha_sigma(s, xp)
+    s, sched, xp, scalar = _level(sigma, schedule, xp)
+    a, b = sched.coefficients(s, xp)
     ok = (a > 0) & (b > 0)
     one = xp.ones_like(a)
     value = 2 * (xp.log(xp.where(ok, a, one)) - xp.log(xp.where(ok, b, one)))

@@ -25,7 +25,7 @@ import numpy as np
 
 from .noising import add_noise
 from .targets import ambient_pair
-from .weights import loss_weight
+from .weights import Weighting, loss_weight
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -102,7 +102,8 @@ def run_demo(cfg: DemoConfig = DemoConfig()) -> list[dict[str, float]]:
             xm = _repeat(x_tmin, cfg.draws)
             level_min = np.full(len(xm), sigma_min)
             xm_t, target = ambient_pair(xm, np.full(len(xm), s), level_min, rng.normal(size=xm.shape), xp=xp)
-            weight = loss_weight(np.full(len(xm), s), level_min, sigma_data=float(np.sqrt(np.trace(sigma) / cfg.dim)))
+            sigma_data = float(np.sqrt(np.trace(sigma) / cfg.dim))
+            weight = loss_weight(np.full(len(xm), s), level_min, weighting=Weighting(sigma_data=sigma_data))
             ambient_fit = _fit(
                 np.concatenate([xc_t, xm_t]), np.concatenate([xc, target]), np.concatenate([ones_c, weight])
             )

@@ -30,7 +30,7 @@ __all__ = ["VE", "VP", "Custom", "Flow", "Schedule", "get_schedule"]
 class Schedule:
     """Base class: an affine Gaussian path ``x = a(level) x0 + b(level) eps``.
 
-    Subclasses implement :meth:`alpha_sigma` and :meth:`derivatives`; :meth:`gap` may be
+    Subclasses implement :meth:`coefficients` and :meth:`derivatives`; :meth:`gap` may be
     overridden with a better-conditioned factorisation of ``a_m^2 b_t^2 - a_t^2 b_m^2``.
     """
 
@@ -45,7 +45,7 @@ class Schedule:
     #: exact to a few ulp); otherwise ``D`` is only as accurate as ``a`` and ``b``, and is checked for sign
     exact_gap: bool = False
 
-    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+    def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         """Return ``(a, b)`` at ``level``."""
         raise NotImplementedError
 
@@ -55,13 +55,13 @@ class Schedule:
 
     def gap(self, level: Array, level_min: Array, xp: Namespace) -> Array:
         """``D = a_m^2 b_t^2 - a_t^2 b_m^2``, computed as ``(a_m b_t - a_t b_m)(a_m b_t + a_t b_m)``."""
-        a_t, b_t = self.alpha_sigma(level, xp)
-        a_m, b_m = self.alpha_sigma(level_min, xp)
+        a_t, b_t = self.coefficients(level, xp)
+        a_m, b_m = self.coefficients(level_min, xp)
         return (a_m * b_t - a_t * b_m) * (a_m * b_t + a_t * b_m)
 
     def schedule_free(self, level: Array, xp: Namespace) -> Array:
         """The VE-equivalent level ``b / a`` (``inf`` where ``a = 0``)."""
-        a, b = self.alpha_sigma(level, xp)
+        a, b = self.coefficients(level, xp)
         positive = a > 0
         return xp.where(positive, b / xp.where(positive, a, xp.ones_like(a)), xp.full_like(a, math.inf))
 
@@ -89,7 +89,7 @@ class VP(Schedule):
     exact_gap = True
     velocity_singular_at_upper = True
 
-    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+    def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         return xp.sqrt((1 - level) * (1 + level)), level
 
     def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -113,7 +113,7 @@ class VE(Schedule):
     exact_gap = True
     upper = math.inf
 
-    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+    def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         return xp.ones_like(level), level
 
     def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -133,7 +133,7 @@ class Flow(Schedule):
     exact_at_zero = True
     exact_gap = True
 
-    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+    def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         return 1 - level, level
 
     def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -150,55 +150,56 @@ class Flow(Schedule):
 
 
 class Custom(Schedule):
-    """A schedule from two functions ``alpha(t)`` and ``sigma(t)`` on ``domain``.
+    """A schedule from two functions ``a(t)`` and ``b(t)`` on ``domain``: ``x_t = a(t) x0 + b(t) eps``.
 
     The functions receive an array and must return arrays of the same library (use
     ``array_api_compat.array_namespace(t)`` to stay backend-agnostic). ``b / a`` must increase
-    with ``t``. The ``"velocity"`` prediction needs ``d_alpha`` and ``d_sigma``.
+    with ``t``. The ``"velocity"`` prediction needs their derivatives ``d_a`` and ``d_b``. (The level
+    itself is called ``sigma`` everywhere in the library; ``b`` is the noise coefficient at that level.)
 
     Examples
     --------
     >>> import numpy as np
     >>> from ambientloss.schedules import Custom
     >>> cosine = Custom(lambda t: np.cos(np.pi * t / 2), lambda t: np.sin(np.pi * t / 2),
-    ...                 d_alpha=lambda t: -np.pi / 2 * np.sin(np.pi * t / 2),
-    ...                 d_sigma=lambda t: np.pi / 2 * np.cos(np.pi * t / 2))
+    ...                 d_a=lambda t: -np.pi / 2 * np.sin(np.pi * t / 2),
+    ...                 d_b=lambda t: np.pi / 2 * np.cos(np.pi * t / 2))
     >>> cosine.name
     'custom'
     """
 
     def __init__(
         self,
-        alpha: Callable[[Array], Array],
-        sigma: Callable[[Array], Array],
+        a: Callable[[Array], Array],
+        b: Callable[[Array], Array],
         *,
-        d_alpha: Callable[[Array], Array] | None = None,
-        d_sigma: Callable[[Array], Array] | None = None,
+        d_a: Callable[[Array], Array] | None = None,
+        d_b: Callable[[Array], Array] | None = None,
         domain: tuple[float, float] = (0.0, 1.0),
         name: str = "custom",
     ) -> None:
-        if not (callable(alpha) and callable(sigma)):
-            msg = f"alpha and sigma must be callables, got {type(alpha).__name__} and {type(sigma).__name__}"
+        if not (callable(a) and callable(b)):
+            msg = f"a and b must be callables, got {type(a).__name__} and {type(b).__name__}"
             raise TypeError(msg)
-        if (d_alpha is None) != (d_sigma is None):
-            msg = "give both d_alpha and d_sigma, or neither"
+        if (d_a is None) != (d_b is None):
+            msg = "give both d_a and d_b, or neither"
             raise ValueError(msg)
         lower, upper = (float(v) for v in domain)
         if not lower < upper:
             msg = f"domain must be an interval (lower, upper) with lower < upper, got {domain}"
             raise ValueError(msg)
-        self.alpha, self.sigma = alpha, sigma
-        self.d_alpha, self.d_sigma = d_alpha, d_sigma
+        self.a, self.b = a, b
+        self.d_a, self.d_b = d_a, d_b
         self.lower, self.upper, self.name = lower, upper, name
 
-    def alpha_sigma(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
-        return self.alpha(level), self.sigma(level)
+    def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
+        return self.a(level), self.b(level)
 
     def derivatives(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
-        if self.d_alpha is None or self.d_sigma is None:
-            msg = f"prediction='velocity' needs the derivatives d_alpha and d_sigma of schedule {self.name!r}"
+        if self.d_a is None or self.d_b is None:
+            msg = f"prediction='velocity' needs the derivatives d_a and d_b of schedule {self.name!r}"
             raise ValueError(msg)
-        return self.d_alpha(level), self.d_sigma(level)
+        return self.d_a(level), self.d_b(level)
 
     def __repr__(self) -> str:
         return f"Custom(name={self.name!r}, domain=({self.lower}, {self.upper}))"
@@ -214,7 +215,7 @@ _NAMED: dict[str, Callable[[], Schedule]] = {
 
 
 def get_schedule(schedule: Any) -> Schedule:
-    """Resolve a schedule name, a :class:`Schedule` or a pair of functions ``(alpha, sigma)``.
+    """Resolve a schedule name, a :class:`Schedule` or a pair of functions ``(a, b)``.
 
     Examples
     --------
@@ -235,6 +236,6 @@ def get_schedule(schedule: Any) -> Schedule:
         return Custom(*schedule)
     msg = (
         "schedule must be a name ('vp', 've', 'flow'), a Schedule object or a pair of functions "
-        f"(alpha, sigma), got {type(schedule).__name__}"
+        f"(a, b), got {type(schedule).__name__}"
     )
     raise TypeError(msg)

@@ -84,7 +84,7 @@ def ambient_target(
     prediction : str
         ``"x0"`` (alias ``"sample"``), ``"epsilon"``, ``"v"`` (``"v_prediction"``),
         ``"velocity"`` (``"flow"``, ``dx_t/dlevel``) or ``"score"``.
-    schedule : str, Schedule or (alpha, sigma) pair
+    schedule : str, Schedule or (a, b) pair of functions
         ``"vp"`` (default), ``"ve"``, ``"flow"``, a :class:`~ambientloss.Discrete` table or a
         :class:`~ambientloss.Custom` schedule.
     xp : namespace, optional

@@ -19,25 +19,164 @@ policy                   weight (``1 - r = D / (a_m b_t)^2``; 1 for clean sample
                          (Consistent Diffusion Meets Tweedie, ambient-laws)
 ======================== ==================================================================
 
-``base`` multiplies by a level-only weight written for the x0 loss and converted to the chosen
+``base_weight`` multiplies by a level-only weight written for the x0 loss and converted to the chosen
 prediction (divided by ``Q_k^2``, the square of the target's ``x0`` coefficient): ``"edm"`` gives
 ``(sigma~^2 + sigma_data^2) / (sigma~ sigma_data)^2`` on the x0 loss, ``"min_snr"`` gives
 ``min(SNR, gamma)`` on the x0 loss, hence ``min(SNR, gamma) / SNR`` on the epsilon loss.
+
+All of these options travel together as one frozen :class:`Weighting`, the ``weighting=`` argument
+of :func:`loss_weight` and of the adapters' losses; a policy name alone is shorthand for
+``Weighting(policy=name)``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import numbers
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
 from ._arrays import Array, Namespace
 from ._levels import Levels, level_frame, pair_levels
 from .targets import canonical_prediction
 
-__all__ = ["BASE_WEIGHTS", "POLICIES", "loss_weight", "target_variance"]
+__all__ = ["BASE_WEIGHTS", "POLICIES", "Weighting", "loss_weight", "target_variance"]
 
-POLICIES = ("inverse_variance", "none", "ambient_o", "x_tmin")
-BASE_WEIGHTS = (None, "edm", "min_snr")
+Policy = Literal["inverse_variance", "none", "ambient_o", "x_tmin"]
+BaseWeight = Literal["edm", "min_snr"]
+
+POLICIES: tuple[Policy, ...] = get_args(Policy)
+BASE_WEIGHTS: tuple[BaseWeight | None, ...] = (None, *get_args(BaseWeight))
+
+
+def _positive(name: str, value: object) -> float:
+    """``value`` as a float, or ``ValueError`` naming ``name`` unless it is a positive finite number."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # NumPy scalars included
+        number = float(value)
+        if number > 0 and math.isfinite(number):
+            return number
+    msg = f"{name} must be a positive finite number, got {value!r}"
+    raise ValueError(msg)
+
+
+@dataclass(frozen=True, repr=False)
+class Weighting:
+    r"""The loss-weighting options of :func:`loss_weight`, validated once: a policy, a base weight, a cap.
+
+    The weight is ``min(policy(sigma, sigma_min) * base_weight(sigma), cap)``, with ``1 - r =
+    D / (a_m b_t)^2`` (1 for clean samples, which every policy weights by 1):
+
+    ========================= ================================================================
+    ``policy``                weight
+    ========================= ================================================================
+    ``"inverse_variance"``    ``rho = (1 - r) sigma_data^2 / (sigma_data^2 + (b_m/a_m)^2)``; VP and
+                              ``sigma_data = 1``: ``1 - sigma_min^2 / sigma^2``. Recommended: every
+                              ambient sample then has the residual variance of a clean one.
+    ``"none"``                ``1`` (the plain ambient loss; variance unbounded near ``sigma_min``)
+    ``"ambient_o"``           ``1`` where ``1 - r >= 1 / s_max``, else ``0`` (Ambient-o's buffer)
+    ``"x_tmin"``              ``a_m^2 (1 - r)^2``: the loss measured in x_tmin space
+    ========================= ================================================================
+
+    ``base_weight`` is written for the x0 loss and converted to the prediction (divided by
+    ``Q_k^2``): ``"edm"`` gives ``(sigma~^2 + sigma_data^2) / (sigma~ sigma_data)^2``,
+    ``"min_snr"`` gives ``min(SNR, min_snr_gamma)``.
+
+    Parameters
+    ----------
+    policy : {"inverse_variance", "none", "ambient_o", "x_tmin"}
+        How to weight the levels just above ``sigma_min``, where the target's variance grows.
+    base_weight : {None, "edm", "min_snr"}
+        An optional level-only base weight (EDM's, or min-SNR-gamma); not to be confused with the
+        base level law ``base=`` of :mod:`ambientloss.sampling`.
+    sigma_data : float
+        Data standard deviation per dimension, used by ``"inverse_variance"`` and ``"edm"``.
+    s_max : float or None
+        Ambient-o's buffer (4 in the released scripts), greater than 1; ``None`` disables it.
+    min_snr_gamma : float
+        ``gamma`` of min-SNR weighting.
+    cap : float, optional
+        Upper bound applied to the final weight.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value: an unknown ``policy`` or ``base_weight``, a number that is
+        not positive and finite, or ``s_max <= 1``.
+
+    Examples
+    --------
+    Ambient-o's pixel setting: its buffer ``s_max = 4`` times EDM's weight with ``sigma_data = 0.5``.
+
+    >>> import numpy as np
+    >>> from ambientloss import Weighting, loss_weight
+    >>> ambient_o = Weighting(policy="ambient_o", s_max=4, base_weight="edm", sigma_data=0.5)
+    >>> ambient_o
+    Weighting(policy='ambient_o', base_weight='edm', sigma_data=0.5)
+    >>> sigma = np.array([0.5, 0.45])          # VE, sigma_min = 0.4: 1 - r = 0.36 (inside), 0.21 (outside)
+    >>> loss_weight(sigma, np.full(2, 0.4), weighting=ambient_o, schedule="ve")   # EDM's 8 inside, 0 outside
+    array([8., 0.])
+
+    A policy name is shorthand for the policy alone; the object is frozen and hashable.
+
+    >>> bool(loss_weight(0.5, 0.3, weighting="none") == loss_weight(0.5, 0.3, weighting=Weighting(policy="none")))
+    True
+    >>> Weighting(policy="none") == Weighting("none") and hash(Weighting()) == hash(Weighting())
+    True
+    >>> Weighting(s_max=1.0)
+    Traceback (most recent call last):
+        ...
+    ValueError: s_max must be greater than 1, got 1.0
+    """
+
+    policy: Literal["inverse_variance", "none", "ambient_o", "x_tmin"] = "inverse_variance"  # POLICIES
+    base_weight: Literal["edm", "min_snr"] | None = None  # BASE_WEIGHTS
+    sigma_data: float = 1.0
+    s_max: float | None = 4.0
+    min_snr_gamma: float = 5.0
+    cap: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            msg = f"unknown policy {self.policy!r}; valid values are {', '.join(map(repr, POLICIES))}"
+            raise ValueError(msg)
+        if self.base_weight not in BASE_WEIGHTS:
+            msg = f"unknown base_weight {self.base_weight!r}; valid values are {', '.join(map(repr, BASE_WEIGHTS))}"
+            raise ValueError(msg)
+        for name in ("sigma_data", "s_max", "min_snr_gamma", "cap"):
+            value = getattr(self, name)
+            if value is not None or name in ("sigma_data", "min_snr_gamma"):
+                object.__setattr__(self, name, _positive(name, value))  # plain floats: equal options hash equal
+        if self.s_max is not None and self.s_max <= 1:
+            msg = f"s_max must be greater than 1, got {self.s_max!r}"
+            raise ValueError(msg)
+
+    def __repr__(self) -> str:
+        changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) != f.default]
+        return f"Weighting({', '.join(changed)})"
+
+
+def as_weighting(weighting: Weighting | str, /, *, name: str = "weighting") -> Weighting:
+    """``weighting`` as a :class:`Weighting`; a policy name is shorthand for ``Weighting(policy=name)``.
+
+    Raises ``ValueError`` naming ``name`` for an unknown policy name and ``TypeError`` for anything
+    else than a ``Weighting`` or a string.
+
+    Examples
+    --------
+    >>> from ambientloss.weights import as_weighting
+    >>> as_weighting("none")
+    Weighting(policy='none')
+    """
+    if isinstance(weighting, Weighting):
+        return weighting
+    if isinstance(weighting, str):
+        if weighting not in POLICIES:
+            valid = ", ".join(map(repr, POLICIES))
+            msg = f"unknown {name} {weighting!r}; valid values are a Weighting or a policy name: {valid}"
+            raise ValueError(msg)
+        return Weighting(policy=weighting)
+    msg = f"{name} must be a Weighting or a policy name, got {type(weighting).__name__}"
+    raise TypeError(msg)
 
 
 def _levels(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | None) -> tuple[Levels, Namespace]:
@@ -80,46 +219,14 @@ def _snr_over_q2(kind: str, lv: Levels, xp: Namespace) -> Array:
     return _safe_div(a * a, _x0_coefficient_sq_times_b2(kind, lv, xp), xp)
 
 
-def check_options(
-    *,
-    policy: str,
-    base: str | None,
-    sigma_data: float,
-    s_max: float | None,
-    min_snr_gamma: float,
-    cap: float | None,
-    policy_arg: str = "policy",
-) -> None:
-    """Raise ``ValueError`` naming the first bad option of :func:`loss_weight` (``policy`` as ``policy_arg``)."""
-    if policy not in POLICIES:
-        msg = f"unknown {policy_arg} {policy!r}; valid values are {', '.join(map(repr, POLICIES))}"
-        raise ValueError(msg)
-    if base not in BASE_WEIGHTS:
-        msg = f"unknown base {base!r}; valid values are {', '.join(map(repr, BASE_WEIGHTS))}"
-        raise ValueError(msg)
-    numbers = (("sigma_data", sigma_data), ("s_max", s_max), ("cap", cap), ("min_snr_gamma", min_snr_gamma))
-    for name, value in numbers:
-        if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-            msg = f"{name} must be a positive finite number, got {value!r}"
-            raise ValueError(msg)
-    if s_max is not None and s_max <= 1:
-        msg = f"s_max must be greater than 1, got {s_max!r}"
-        raise ValueError(msg)
-
-
 def loss_weight(
     sigma: Array | float,
     sigma_min: Array | float,
     /,
     *,
-    policy: str = "inverse_variance",
+    weighting: Weighting | str = "inverse_variance",
     prediction: str = "x0",
     schedule: Any = "vp",
-    base: str | None = None,
-    sigma_data: float = 1.0,
-    s_max: float | None = 4.0,
-    min_snr_gamma: float = 5.0,
-    cap: float | None = None,
     xp: Namespace | None = None,
 ) -> Array:
     r"""Per-sample loss weight for the squared error against an ambient target.
@@ -129,22 +236,13 @@ def loss_weight(
     sigma, sigma_min : array or float
         Current and trusted levels (``sigma > sigma_min``), aligned with each other on their
         leading axes; the result has their broadcast shape, e.g. ``(B,)``.
-    policy : {"inverse_variance", "none", "ambient_o", "x_tmin"}
-        How to weight levels near ``sigma_min`` (see the module docstring).
+    weighting : Weighting or {"inverse_variance", "none", "ambient_o", "x_tmin"}
+        The options (:class:`Weighting`: policy, base weight, ``sigma_data``, ``s_max``,
+        ``min_snr_gamma``, cap); a policy name is shorthand for ``Weighting(policy=name)``.
     prediction : str
-        The target's prediction type; needed to convert ``base``.
+        The target's prediction type; needed to convert the base weight.
     schedule : str or Schedule
         As in :func:`ambient_target`.
-    base : {None, "edm", "min_snr"}
-        An optional level-only base weight (EDM's, or min-SNR-gamma).
-    sigma_data : float
-        Data standard deviation per dimension, used by ``"inverse_variance"`` and ``"edm"``.
-    s_max : float or None
-        Ambient-o's buffer (4 in the released scripts); ``None`` disables it.
-    min_snr_gamma : float
-        ``gamma`` of min-SNR weighting.
-    cap : float, optional
-        Upper bound applied to the final weight.
     xp : namespace, optional
         Array namespace; inferred when omitted (NumPy for plain Python numbers).
 
@@ -159,8 +257,14 @@ def loss_weight(
     >>> from ambientloss import loss_weight
     >>> loss_weight(np.array([0.5, 0.5]), np.array([0.0, 0.3]))   # 1 - 0.3**2 / 0.5**2
     array([1.  , 0.64])
+    >>> from ambientloss import Weighting
+    >>> edm = Weighting(policy="none", base_weight="edm", sigma_data=0.5)
+    >>> float(loss_weight(0.5, 0.3, weighting=edm, schedule="ve"))   # (0.5**2 + 0.5**2) / (0.5 * 0.5)**2
+    8.0
     """
-    check_options(policy=policy, base=base, sigma_data=sigma_data, s_max=s_max, min_snr_gamma=min_snr_gamma, cap=cap)
+    options = as_weighting(weighting)
+    policy, base, s_max, cap = options.policy, options.base_weight, options.s_max, options.cap
+    sigma_data, min_snr_gamma = options.sigma_data, options.min_snr_gamma
     kind = canonical_prediction(prediction)
     lv, xp = _levels(sigma, sigma_min, schedule, xp)
     clean = lv.sigma_min == 0

@@ -133,9 +133,10 @@ def test_grad_wrt_prediction_matches_analytic():
     sigma_min, sigma = _levels(seed=4)
     x, pred = _data(6), _data(7)
     _, target = al.ambient_pair(x, sigma, sigma_min, _data(8))
-    w = al.loss_weight(sigma, sigma_min, base="edm")
+    edm = al.Weighting(base_weight="edm")
+    w = al.loss_weight(sigma, sigma_min, weighting=edm)
     ref = 2 * w[:, None, None] * (pred - target) / pred.size
-    loss = lambda p: alj.ambient_loss(p, _j(target), _j(sigma), _j(sigma_min), base="edm")  # noqa: E731
+    loss = lambda p: alj.ambient_loss(p, _j(target), _j(sigma), _j(sigma_min), weighting=edm)  # noqa: E731
     _close(jax.jit(jax.grad(loss))(_j(pred)), ref, jnp.float64)
 
 

@@ -19,6 +19,7 @@ from ambientloss.adapters.torch import AmbientLoss  # noqa: E402
 
 PREDICTIONS = ["epsilon", "sample", "v_prediction", "x0", "v", "velocity", "flow", "score"]
 AC = al.Discrete.from_diffusers("squaredcos_cap_v2", num_train_timesteps=100).alphas_cumprod
+EDM = al.Weighting(base_weight="edm")
 
 
 def _batch(dtype=torch.float32, shape=(4, 6, 3), seed=0):
@@ -66,12 +67,16 @@ def test_module_equals_core(prediction, schedule):
     assert torch.equal(loss_fn(pred, target, sigma, sigma_min, where), expected)
 
 
-@pytest.mark.parametrize(("weighting", "base"), [("none", "edm"), ("ambient_o", "min_snr"), ("x_tmin", None)])
-def test_weighting_options_forwarded(weighting, base):
+@pytest.mark.parametrize(("policy", "base_weight"), [("none", "edm"), ("ambient_o", "min_snr"), ("x_tmin", None)])
+def test_weighting_options_forwarded(policy, base_weight):
     _, sigma_min, sigma, _, _ = _batch()
-    loss_fn = AmbientLoss("v", weighting=weighting, base=base, sigma_data=0.5, cap=3.0)
-    expected = al.loss_weight(sigma, sigma_min, policy=weighting, prediction="v", base=base, sigma_data=0.5, cap=3.0)
+    weighting = al.Weighting(policy=policy, base_weight=base_weight, sigma_data=0.5, cap=3.0)
+    loss_fn = AmbientLoss("v", weighting=weighting)
+    expected = al.loss_weight(sigma, sigma_min, weighting=weighting, prediction="v")
     assert torch.equal(loss_fn.weight(sigma, sigma_min), expected)
+    assert loss_fn.weighting is weighting
+    assert f"weighting={weighting!r}" in repr(loss_fn)
+    assert AmbientLoss("v", weighting=policy).weighting == al.Weighting(policy=policy)  # the shorthand
 
 
 def test_per_sample_uses_valid_count_with_action_is_pad():
@@ -238,7 +243,7 @@ def test_compile_core_functions_with_explicit_xp(fresh_dynamo):
             x_t, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction=prediction, xp=xp)
             out.append(al.ambient_target(x_t, x_tmin, sigma, sigma_min, prediction=prediction, xp=xp))
             out.append(al.standard_target(x_tmin, noise, sigma, prediction=prediction, schedule="flow", xp=xp))
-            weight = al.loss_weight(sigma, sigma_min, prediction=prediction, base="edm", xp=xp)
+            weight = al.loss_weight(sigma, sigma_min, weighting=EDM, prediction=prediction, xp=xp)
             out.append(al.squared_error(pred, target, weight=weight, where=where, reduction="per_sample", xp=xp))
         return out
 
@@ -364,15 +369,25 @@ def test_generator_noise_is_reproducible():
         ({"prediction": "eps"}, "unknown prediction 'eps'"),
         ({"schedule": "cosine"}, "unknown schedule 'cosine'"),
         ({"weighting": "snr"}, "unknown weighting 'snr'"),
-        ({"base": "p2"}, "unknown base 'p2'"),
         ({"reduction": "batchmean"}, "unknown reduction 'batchmean'"),
-        ({"sigma_data": -1.0}, "sigma_data must be a positive finite number"),
-        ({"cap": float("inf")}, "cap must be a positive finite number"),
     ],
 )
 def test_bad_configuration_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AmbientLoss(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"base_weight": "p2"}, "unknown base_weight 'p2'"),
+        ({"sigma_data": -1.0}, "sigma_data must be a positive finite number"),
+        ({"cap": float("inf")}, "cap must be a positive finite number"),
+    ],
+)
+def test_bad_weighting_options_name_the_field(options, match):
+    with pytest.raises(ValueError, match=match):
+        AmbientLoss(weighting=al.Weighting(**options))
 
 
 def test_bad_inputs_name_the_argument():

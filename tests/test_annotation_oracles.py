@@ -48,7 +48,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def bayes_classifier(schedule):
     def classify(x_sigma, sigma):
         xp = array_api_compat.array_namespace(x_sigma)
-        a, b = al.alpha_sigma(sigma, schedule=schedule, xp=xp)
+        a, b = al.coefficients(sigma, schedule=schedule, xp=xp)
         nu = b / a
         w = (MU_P - MU_Q) / (VAR + nu * nu)
         logit = w * (x_sigma[:, 0] / a - (MU_P + MU_Q) / 2)

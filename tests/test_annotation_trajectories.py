@@ -55,7 +55,7 @@ def test_rows_are_the_forward_process_with_paired_draws(schedule):
     xs = np.concatenate([a for a, _ in rec.inputs]).reshape(3, 4, 2, 2, 5)
     sig = np.concatenate([s for _, s in rec.inputs]).reshape(3, 4, 2)
     np.testing.assert_array_equal(sig, np.broadcast_to(grid[None, :, None], (3, 4, 2)))
-    a, b = al.alpha_sigma(grid, schedule=schedule)
+    a, b = al.coefficients(grid, schedule=schedule)
     z = (xs - a[None, :, None, None, None] * x[:, None, None]) / b[None, :, None, None, None]
     # the same draw of a sample at every level; draws differ between samples and between draws
     np.testing.assert_allclose(z, np.broadcast_to(z[:, :1], z.shape), atol=1e-12)

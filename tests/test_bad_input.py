@@ -149,7 +149,7 @@ def test_velocity_at_the_top_of_vp_raises():
 
 def test_custom_schedule_without_derivatives_for_velocity():
     sched = al.Custom(lambda t: 1 - t, lambda t: t)
-    with pytest.raises(ValueError, match="prediction='velocity' needs the derivatives d_alpha and d_sigma"):
+    with pytest.raises(ValueError, match="prediction='velocity' needs the derivatives d_a and d_b"):
         al.ambient_target(X, X, 0.6, 0.3, prediction="velocity", schedule=sched)
 
 

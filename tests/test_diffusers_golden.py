@@ -176,8 +176,8 @@ def test_float32_levels_lose_the_signal_coefficient_at_the_top():
     s32 = sched.sigma_for_timestep(torch.tensor([998]))
     s64 = sched.sigma_for_timestep(torch.tensor([998]), dtype=torch.float64)
     assert float(s32) == 1.0
-    a32, _ = al.alpha_sigma(s32, schedule=sched)
-    a64, _ = al.alpha_sigma(s64, schedule=sched)
+    a32, _ = al.coefficients(s32, schedule=sched)
+    a64, _ = al.coefficients(s64, schedule=sched)
     assert float(a32) == 0.0
     assert abs(float(a64) - ac**0.5) <= 4 * U[torch.float64] / ac * ac**0.5
 

@@ -118,3 +118,18 @@ def test_preset_methods_delegate():
     assert mass[0] == 1.0
     assert mass[1] == pytest.approx(stats.lognorm(1.2, scale=math.exp(-1.2)).sf(0.5 * math.sqrt(4 / 3)), rel=1e-12)
     assert "Preset('ambient_o_pixel'" in repr(pixel)
+
+
+def test_each_preset_carries_its_published_weighting():
+    """docs/reproducing.md's weight column, as ``preset.weighting`` (ambient-tweedie's ``1 - r`` is not one)."""
+    assert get_preset("talk").weighting == al.Weighting(policy="none")
+    assert get_preset("ambient_o_pixel").weighting == al.Weighting(
+        policy="ambient_o", s_max=4, base_weight="edm", sigma_data=0.5
+    )
+    assert get_preset("ambient_o_imagenet").weighting == al.Weighting(policy="none", base_weight="edm", sigma_data=0.5)
+    assert get_preset("ambient_o_t2i").weighting == al.Weighting(policy="none", base_weight="edm", sigma_data=0.9)
+    assert get_preset("ambient_tweedie").weighting is None
+    pixel = get_preset("ambient_o_pixel")
+    sigma_min = np.array([0.0, 1.0, 2.0])
+    sigma = pixel.sample_truncated(np.random.default_rng(SEED).random(3), sigma_min)
+    assert np.all(al.loss_weight(sigma, sigma_min, weighting=pixel.weighting, schedule=pixel.schedule) > 0)

@@ -242,7 +242,7 @@ def test_p1_any_law_of_x_tmin(case, seed):
 
 def _pair_form_conversion(kind: str, x_t: Any, x0: Any, sb: Any, schedule: Any, xp: Any) -> Any:
     """The standard targets derived from ``(x_t, x0)`` with the usual conversions (math 3.3, 5.3)."""
-    a, b = al.alpha_sigma(sb, schedule=schedule, xp=xp)
+    a, b = al.coefficients(sb, schedule=schedule, xp=xp)
     shape = (-1, *([1] * (x_t.ndim - 1)))
     a, b = xp.reshape(a, shape), xp.reshape(b, shape)
     if kind == "x0":
@@ -584,20 +584,21 @@ def test_p5_vp_top_level_is_finite(backend, m, seed):
 @SETTINGS
 @given(case=cases(), sigma_data=st.floats(0.2, 3.0))
 def test_p5_inverse_variance_weight(backend, case, sigma_data):
-    """``rho = loss_weight(policy="inverse_variance")`` (math 5.5 (c)).
+    """``rho = loss_weight(weighting="inverse_variance")`` (math 5.5 (c)).
 
     * ``0 <= rho <= 1`` (up to ``4 u``) and ``rho == 1`` exactly for clean samples;
     * ``rho (V_t + v) = V_t`` with the Bayes error ``V_t`` of isotropic data of variance
       ``sigma_data^2`` (computed as ``tr Cov(x0 | x_t) / d`` by the oracle) and ``v`` the target
       variance, so every ambient sample has the residual variance of a clean one;
     * VP with ``sigma_data = 1``: ``rho = 1 - sigma_min^2 / sigma^2``;
-    * ``policy="x_tmin"`` is ``a_m^2 (1 - r)^2`` and ``policy="none"`` is 1.
+    * ``weighting="x_tmin"`` is ``a_m^2 (1 - r)^2`` and ``weighting="none"`` is 1.
 
     Tolerance ``16 u / (1 - r)`` relative (``D`` of a custom schedule is only that accurate).
     """
     s, m = case.levels(backend)
     sb, mb, lib, u = backend.asarray(s), backend.asarray(m), case.library, backend.eps
-    rho = backend.to_numpy(al.loss_weight(sb, mb, schedule=lib, sigma_data=sigma_data)).astype(np.float64)
+    weighting = al.Weighting(sigma_data=sigma_data)
+    rho = backend.to_numpy(al.loss_weight(sb, mb, schedule=lib, weighting=weighting)).astype(np.float64)
     assert np.all((rho >= 0) & (rho <= 1)), rho
     assert np.all(rho[m == 0] == 1.0), rho
     rows = case.scalars(s, m)
@@ -610,9 +611,9 @@ def test_p5_inverse_variance_weight(backend, case, sigma_data):
         rho_unit = backend.to_numpy(al.loss_weight(sb, mb, schedule=lib)).astype(np.float64)
         check_close(rho_unit, 1 - (m / s) ** 2, 16 * u / q, "VP closed form, sigma_data = 1")
     am = np.array([mm.a for _, mm in rows])
-    x_tmin = backend.to_numpy(al.loss_weight(sb, mb, policy="x_tmin", schedule=lib)).astype(np.float64)
+    x_tmin = backend.to_numpy(al.loss_weight(sb, mb, weighting="x_tmin", schedule=lib)).astype(np.float64)
     check_close(x_tmin, am**2 * q**2, 32 * u * am**2 * q, "x_tmin policy")
-    assert np.all(backend.to_numpy(al.loss_weight(sb, mb, policy="none", schedule=lib)) == 1.0)
+    assert np.all(backend.to_numpy(al.loss_weight(sb, mb, weighting="none", schedule=lib)) == 1.0)
 
 
 @SETTINGS
@@ -620,7 +621,7 @@ def test_p5_inverse_variance_weight(backend, case, sigma_data):
 def test_p5_x_tmin_space_loss_identity(case, seed):
     """Math 5.5 (a): ``||a_m (1-r) h + (a_t b_m^2 / (a_m b_t^2)) x_t - x_m||^2 = w ||h - T_x0||^2``.
 
-    ``w`` is ``loss_weight(policy="x_tmin")`` and ``T_x0`` the library's target; any ``h``.
+    ``w`` is ``loss_weight(weighting="x_tmin")`` and ``T_x0`` the library's target; any ``h``.
     float64, tolerance ``1e-12`` relative to the terms.
     """
     s, m = case.levels(_F64, q_min=1e-3)
@@ -629,7 +630,7 @@ def test_p5_x_tmin_space_loss_identity(case, seed):
     x_m, z, hh = rng.normal(size=(B, 3)), rng.normal(size=(B, 3)), rng.normal(size=(B, 3))
     x_t = al.renoise(x_m, s, m, z, schedule=case.library)
     T = al.ambient_target(x_t, x_m, s, m, schedule=case.library)
-    w = al.loss_weight(s, m, policy="x_tmin", schedule=case.library)
+    w = al.loss_weight(s, m, weighting="x_tmin", schedule=case.library)
     for i, (t, mm) in enumerate(case.scalars(s, m)):
         q = one_minus_r(t, mm)
         resid = mm.a * q * hh[i] + (t.a * mm.b**2 / (mm.a * t.b**2)) * x_t[i] - x_m[i]
@@ -640,7 +641,7 @@ def test_p5_x_tmin_space_loss_identity(case, seed):
 @SETTINGS
 @given(case=cases(kinds=("vp", "ve", "flow", "custom")), sigma_data=st.floats(0.2, 3.0))
 def test_base_weights_are_x0_weights_converted(case, sigma_data):
-    """``base="edm"`` / ``"min_snr"`` are x0-loss weights divided by ``Q_k^2`` for prediction ``k``.
+    """``base_weight="edm"`` / ``"min_snr"`` are x0-loss weights divided by ``Q_k^2`` for prediction ``k``.
 
     ``EDM: (sigma~^2 + sigma_data^2) / (sigma~ sigma_data)^2``, ``min-SNR: min(SNR, 5)``, with
     ``sigma~ = b_t / a_t`` from the oracle. float64, relative tolerance ``1e-12``.
@@ -648,10 +649,10 @@ def test_base_weights_are_x0_weights_converted(case, sigma_data):
     s, m = case.levels(_F64, q_min=1e-3)
     assume(bool(np.all(s < 1.0)) or case.kind == "ve")
     for kind in KINDS:
-        edm = al.loss_weight(
-            s, m, policy="none", base="edm", prediction=kind, schedule=case.library, sigma_data=sigma_data
-        )
-        snr = al.loss_weight(s, m, policy="none", base="min_snr", prediction=kind, schedule=case.library)
+        edm_weighting = al.Weighting(policy="none", base_weight="edm", sigma_data=sigma_data)
+        edm = al.loss_weight(s, m, weighting=edm_weighting, prediction=kind, schedule=case.library)
+        snr_weighting = al.Weighting(policy="none", base_weight="min_snr")
+        snr = al.loss_weight(s, m, weighting=snr_weighting, prediction=kind, schedule=case.library)
         for i, (t, _) in enumerate(case.scalars(s, m)):
             _, Q = prediction_affine(kind, t)
             nu = t.b / t.a
@@ -720,12 +721,12 @@ def test_backends_agree_with_numpy_float64(backend, case, kind, seed):
         std_ref = al.standard_target(xm64, z64, s, prediction=kind, schedule=lib)
         same(std, std_ref, 16 * u * (np.abs(std_ref) + np.abs(xm64) + np.abs(z64) / np.min(s)), f"standard {kind}")
     for policy in ("inverse_variance", "x_tmin", "ambient_o", "none"):
-        w = al.loss_weight(sb, mb, policy=policy, schedule=lib)
+        w = al.loss_weight(sb, mb, weighting=policy, schedule=lib)
         if policy == "ambient_o":  # a 0/1 step at 1 - r = 1 / s_max: compare away from the step
             keep = np.abs(q - 0.25) > 1e-4
-            assert np.array_equal(backend.to_numpy(w)[keep], al.loss_weight(s, m, policy=policy, schedule=lib)[keep])
+            assert np.array_equal(backend.to_numpy(w)[keep], al.loss_weight(s, m, weighting=policy, schedule=lib)[keep])
             continue
-        same(w, al.loss_weight(s, m, policy=policy, schedule=lib), 32 * u / q, policy)
+        same(w, al.loss_weight(s, m, weighting=policy, schedule=lib), 32 * u / q, policy)
     tv = al.target_variance(sb, mb, schedule=lib)
     tv_ref = al.target_variance(s, m, schedule=lib)
     same(tv, tv_ref, 32 * u * tv_ref / q, "target_variance")

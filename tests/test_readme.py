@@ -42,7 +42,7 @@ def test_jax_example_runs():
     x_tmin = jax.numpy.asarray(np.random.default_rng(0).normal(size=(4, 16, 7)), dtype=jax.numpy.float32)
     sigma_min = jax.numpy.asarray([0.0, 0.3, 0.5, 0.0], dtype=jax.numpy.float32)
     sigma = jax.numpy.asarray([0.4, 0.6, 0.9, 0.2], dtype=jax.numpy.float32)
-    value, grad = jax.value_and_grad(scope["loss_fn"])(1.0, x_tmin, sigma_min, sigma, jax.random.key(0))
+    value, grad = jax.value_and_grad(scope["loss_fn"])(1.0, x_tmin, sigma, sigma_min, jax.random.key(0))
     assert np.isfinite(float(value))
     assert np.isfinite(float(grad))
 

@@ -66,7 +66,7 @@ def test_discrete_from_scheduler_and_torch_timesteps():
         (lambda: al.Discrete.from_scheduler(object()), TypeError, "has no alphas_cumprod"),
         (lambda: al.Custom(1.0, lambda t: t), TypeError, "must be callables"),
         (lambda: al.Custom(lambda t: t, lambda t: t, domain=(1, 0)), ValueError, "lower < upper"),
-        (lambda: al.Custom(lambda t: t, lambda t: t, d_alpha=lambda t: t), ValueError, "give both"),
+        (lambda: al.Custom(lambda t: t, lambda t: t, d_a=lambda t: t), ValueError, "give both"),
     ],
 )
 def test_schedule_errors(call, error, match):
@@ -88,3 +88,20 @@ def test_log_snr():
     assert al.log_snr(1.0) == -math.inf
     s = np.array([0.1, 0.5, 0.9])
     np.testing.assert_allclose(al.log_snr(s), np.log((1 - s**2) / s**2), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: al.coefficients(1.5), r"sigma=1.5 is outside the domain \[0.0, 1.0\] of the 'vp' schedule"),
+        (lambda: al.coefficients(np.array([0.2, -0.1]), schedule="ve"), r"sigma=-0.1 .* at index \(1,\)"),
+        (lambda: al.log_snr(np.array([0.5, np.nan])), "sigma must not be NaN"),
+        (lambda: al.schedule_free_level(2.0), "outside the domain"),
+        (lambda: al.convert_level(1.2, source="flow", target="vp"), "of the 'flow' schedule"),
+    ],
+)
+def test_conversions_name_a_level_outside_the_domain_instead_of_returning_nan(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+    with al.checks(False), np.errstate(invalid="ignore"):  # nothing read on the host: NaN where undefined
+        call()

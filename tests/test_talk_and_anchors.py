@@ -379,14 +379,14 @@ def test_corrupt_samples_get_the_ambient_correction(sigma, sigma_min):
 
 
 def test_ambient_o_buffer_weight():
-    """``policy="ambient_o"``: weight 1 for ``sigma > sigma_n sqrt(s_max / (s_max - 1))`` (VE), else 0."""
+    """``weighting="ambient_o"``: weight 1 for ``sigma > sigma_n sqrt(s_max / (s_max - 1))`` (VE), else 0."""
     m = 0.5
     edge = m * math.sqrt(4 / 3)
     w = al.loss_weight(
-        np.array([edge * (1 + 1e-9), edge * (1 - 1e-9), 3.0]), np.full(3, m), policy="ambient_o", schedule="ve"
+        np.array([edge * (1 + 1e-9), edge * (1 - 1e-9), 3.0]), np.full(3, m), weighting="ambient_o", schedule="ve"
     )
     np.testing.assert_array_equal(w, [1.0, 0.0, 1.0])
-    assert float(al.loss_weight(0.1, 0.0, policy="ambient_o", schedule="ve")) == 1.0  # clean: always used
+    assert float(al.loss_weight(0.1, 0.0, weighting="ambient_o", schedule="ve")) == 1.0  # clean: always used
 
 
 # ------------------------------------------------------------------------------------------------

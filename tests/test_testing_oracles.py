@@ -71,8 +71,8 @@ def test_normal_cdf_and_ppf_match_scipy():
 def test_level_helpers():
     a, b = dv.scalars_from_level(2.5)
     assert a * a + b * b == pytest.approx(1.0, rel=1e-15)
-    assert dv.schedule_free_level(a, b) == pytest.approx(2.5, rel=1e-15)
-    assert dv.schedule_free_level(0.0, 1.0) == math.inf
+    assert dv.schedule_free_of(a, b) == pytest.approx(2.5, rel=1e-15)
+    assert dv.schedule_free_of(0.0, 1.0) == math.inf
 
 
 @pytest.mark.parametrize("case", CASES_1D)
@@ -172,7 +172,7 @@ def test_depends_on_level_only_through_nu(schedule):
     for nu in [0.05, 0.8, 3.0]:
         level = float(al.convert_level(nu, source="ve", target=schedule))
         a, b = scalars(level)
-        assert dv.schedule_free_level(a, b) == pytest.approx(nu, rel=1e-9)
+        assert dv.schedule_free_of(a, b) == pytest.approx(nu, rel=1e-9)
         for mu_p, sig_p, mu_q, sig_q in pairs:
             d = np.size(mu_p)
             x_units = (

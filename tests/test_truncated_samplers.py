@@ -223,7 +223,7 @@ def test_discrete_timesteps_law_and_lookups():
     assert base.cdf(float(levels[41])) == pytest.approx(42 / 100)
     assert base.survival(float(levels[41])) == pytest.approx(58 / 100)
     np.testing.assert_array_equal(base.timestep(levels), np.arange(100))
-    np.testing.assert_array_equal(base.level(np.arange(100), dtype=np.float64), levels)
+    np.testing.assert_array_equal(base.sigma_for_timestep(np.arange(100), dtype=np.float64), levels)
     u = (np.arange(100) + 0.5) / 100
     np.testing.assert_array_equal(base.icdf(u), levels)  # one uniform per timestep hits each once
     np.testing.assert_array_equal(base.isf(1 - u), levels)

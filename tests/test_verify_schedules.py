@@ -164,7 +164,7 @@ def test_library_never_returns_nan_where_a_custom_schedule_cannot_resolve_the_pa
         xp = array_api_compat.array_namespace(t)
         return xp.round(t * 2.0**20) / 2.0**20  # exact operations
 
-    unresolved = al.Custom(lambda t: sched.alpha(snap(t)), lambda t: sched.sigma(snap(t)), name="custom-on-a-grid")
+    unresolved = al.Custom(lambda t: sched.a(snap(t)), lambda t: sched.b(snap(t)), name="custom-on-a-grid")
     for schedule, must_raise in ((sched, False), (unresolved, True)):
         messages = []
         for m in levels:

@@ -1,9 +1,14 @@
 """loss_weight policies against their defining identities (math.md 5.5)."""
 
+import dataclasses
+import re
+import typing
+
 import numpy as np
 import pytest
 
 import ambientloss as al
+from ambientloss.weights import as_weighting
 
 S = np.array([0.5, 0.6, 0.8, 0.95])
 M = np.array([0.0, 0.3, 0.7, 0.9])
@@ -20,11 +25,11 @@ def test_inverse_variance_vp_unit_data_is_one_minus_ratio():
 def test_inverse_variance_equalises_residual_variance(schedule, sigma_data):
     """rho (V_t + v) = V_t with V_t the Bayes error of isotropic Gaussian data (math.md 5.5)."""
     s, m = (S, M) if schedule != "ve" else (S * 3, M * 3)
-    a_t, b_t = al.alpha_sigma(s, schedule=schedule)
+    a_t, b_t = al.coefficients(s, schedule=schedule)
     nu2 = (b_t / a_t) ** 2
     v_bayes = sigma_data**2 * nu2 / (sigma_data**2 + nu2) * a_t**2 / a_t**2  # x0-space Bayes error per dimension
     v = al.target_variance(s, m, schedule=schedule)
-    rho = al.loss_weight(s, m, schedule=schedule, sigma_data=sigma_data)
+    rho = al.loss_weight(s, m, schedule=schedule, weighting=al.Weighting(sigma_data=sigma_data))
     np.testing.assert_allclose(rho * (v_bayes + v), v_bayes, rtol=1e-12)
     assert np.all((rho >= 0) & (rho <= 1))
 
@@ -36,10 +41,10 @@ def test_x_tmin_policy_is_the_x_tmin_space_loss():
     x_m, z, h = rng.normal(size=(3, 5)), rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
     x_t = al.renoise(x_m, s, m, z)
     target = al.ambient_target(x_t, x_m, s, m)
-    a_t, b_t = al.alpha_sigma(s)
-    a_m, b_m = al.alpha_sigma(m)
+    a_t, b_t = al.coefficients(s)
+    a_m, b_m = al.coefficients(m)
     one_minus_r = 1 - (a_t * b_m) ** 2 / (a_m * b_t) ** 2
-    lhs = al.loss_weight(s, m, policy="x_tmin")[:, None] * (h - target) ** 2
+    lhs = al.loss_weight(s, m, weighting="x_tmin")[:, None] * (h - target) ** 2
     shifted = (a_m * one_minus_r)[:, None] * h + (a_t * b_m**2 / (a_m * b_t**2))[:, None] * x_t
     np.testing.assert_allclose(lhs.sum(1), ((shifted - x_m) ** 2).sum(1), rtol=1e-10)
 
@@ -49,9 +54,10 @@ def test_ambient_o_buffer():
     m = np.full(6, 1.0)
     factor = np.sqrt(4 / 3)
     s = np.array([1.01, 1.1, factor - 1e-9, factor + 1e-9, 2.0, 5.0])
-    w = al.loss_weight(s, m, policy="ambient_o", schedule="ve", s_max=4.0)
+    w = al.loss_weight(s, m, weighting=al.Weighting(policy="ambient_o", s_max=4.0), schedule="ve")
     np.testing.assert_array_equal(w, [0, 0, 0, 1, 1, 1])
-    np.testing.assert_array_equal(al.loss_weight(s, m, policy="ambient_o", schedule="ve", s_max=None), np.ones(6))
+    no_buffer = al.Weighting(policy="ambient_o", s_max=None)
+    np.testing.assert_array_equal(al.loss_weight(s, m, weighting=no_buffer, schedule="ve"), np.ones(6))
     # inside the buffer the Ambient-o factor sigma^4 / (sigma^2 - sigma_min^2)^2 is at most s_max^2
     inside = s[w == 1]
     assert np.all(inside**4 / (inside**2 - 1) ** 2 <= 16 + 1e-6)
@@ -59,31 +65,35 @@ def test_ambient_o_buffer():
 
 def test_min_snr_matches_its_usual_forms():
     gamma = 5.0
-    a, b = al.alpha_sigma(S)
+    a, b = al.coefficients(S)
     snr = a**2 / b**2
     for prediction, expected in [
         ("x0", np.minimum(snr, gamma)),
         ("epsilon", np.minimum(snr, gamma) / snr),
         ("v", np.minimum(snr, gamma) / (snr + 1)),
     ]:
-        w = al.loss_weight(S, 0.0, policy="none", base="min_snr", prediction=prediction, min_snr_gamma=gamma)
+        options = al.Weighting(policy="none", base_weight="min_snr", min_snr_gamma=gamma)
+        w = al.loss_weight(S, 0.0, weighting=options, prediction=prediction)
         np.testing.assert_allclose(w, expected, rtol=1e-12, err_msg=prediction)
     # at VP s = 1 (SNR = 0) the epsilon weight is 1, not NaN
-    assert al.loss_weight(1.0, 0.0, policy="none", base="min_snr", prediction="epsilon") == 1.0
+    min_snr = al.Weighting(policy="none", base_weight="min_snr")
+    assert al.loss_weight(1.0, 0.0, weighting=min_snr, prediction="epsilon") == 1.0
 
 
 def test_edm_weight_on_x0():
     sigma_data = 0.5
     s = np.array([0.1, 1.0, 10.0])
-    w = al.loss_weight(s, 0.0, policy="none", base="edm", schedule="ve", sigma_data=sigma_data)
+    edm = al.Weighting(policy="none", base_weight="edm", sigma_data=sigma_data)
+    w = al.loss_weight(s, 0.0, weighting=edm, schedule="ve")
     np.testing.assert_allclose(w, (s**2 + sigma_data**2) / (s * sigma_data) ** 2, rtol=1e-12)
 
 
 def test_cap_and_composition():
-    w = al.loss_weight(S, M, base="min_snr", cap=0.5)
-    raw = al.loss_weight(S, M, base="min_snr")
+    w = al.loss_weight(S, M, weighting=al.Weighting(base_weight="min_snr", cap=0.5))
+    raw = al.loss_weight(S, M, weighting=al.Weighting(base_weight="min_snr"))
     np.testing.assert_array_equal(w, np.minimum(raw, 0.5))
-    np.testing.assert_allclose(raw, al.loss_weight(S, M) * al.loss_weight(S, M, policy="none", base="min_snr"))
+    min_snr = al.Weighting(policy="none", base_weight="min_snr")
+    np.testing.assert_allclose(raw, al.loss_weight(S, M) * al.loss_weight(S, M, weighting=min_snr))
 
 
 def test_levels_align_on_leading_axes_and_keep_namespace():
@@ -97,16 +107,96 @@ def test_levels_align_on_leading_axes_and_keep_namespace():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"policy": "inverse"}, "unknown policy 'inverse'"),
-        ({"base": "snr"}, "unknown base 'snr'"),
+        ({"policy": "inverse"}, "unknown policy 'inverse'; valid values are 'inverse_variance', 'none'"),
+        ({"base_weight": "snr"}, "unknown base_weight 'snr'; valid values are None, 'edm', 'min_snr'"),
         ({"sigma_data": 0.0}, "sigma_data must be a positive finite number, got 0.0"),
+        ({"sigma_data": float("nan")}, "sigma_data must be a positive finite number, got nan"),
         ({"s_max": 1.0}, "s_max must be greater than 1, got 1.0"),
-        ({"cap": -1.0}, "cap must be a positive finite number"),
+        ({"s_max": "4"}, "s_max must be a positive finite number, got '4'"),
+        ({"min_snr_gamma": -5.0}, "min_snr_gamma must be a positive finite number, got -5.0"),
+        ({"cap": -1.0}, "cap must be a positive finite number, got -1.0"),
+        ({"cap": True}, "cap must be a positive finite number, got True"),
     ],
 )
-def test_bad_options(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        al.loss_weight(S, M, **kwargs)
+def test_bad_options_name_the_field_and_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        al.Weighting(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("weighting", "error", "match"),
+    [
+        ("inverse", ValueError, "unknown weighting 'inverse'; valid values are a Weighting or a policy name"),
+        (None, TypeError, "weighting must be a Weighting or a policy name, got NoneType"),
+        ({"policy": "none"}, TypeError, "weighting must be a Weighting or a policy name, got dict"),
+    ],
+)
+def test_bad_weighting_argument_is_named(weighting, error, match):
+    with pytest.raises(error, match=re.escape(match)):
+        al.loss_weight(S, M, weighting=weighting)
+
+
+@pytest.mark.parametrize("policy", al.weights.POLICIES)
+def test_a_policy_name_is_shorthand_for_the_object(policy):
+    np.testing.assert_array_equal(
+        al.loss_weight(S, M, weighting=policy), al.loss_weight(S, M, weighting=al.Weighting(policy=policy))
+    )
+    assert as_weighting(policy) == al.Weighting(policy=policy)
+    assert al.Weighting() == al.Weighting(policy="inverse_variance")
+    np.testing.assert_array_equal(al.loss_weight(S, M), al.loss_weight(S, M, weighting=al.Weighting()))
+
+
+def test_the_field_types_list_the_valid_names():
+    hints = typing.get_type_hints(al.Weighting)
+    assert typing.get_args(hints["policy"]) == al.weights.POLICIES
+    base_weight = typing.get_args(hints["base_weight"])  # Literal[...] | None
+    assert (None, *typing.get_args(base_weight[0])) == al.weights.BASE_WEIGHTS
+    assert base_weight[1] is type(None)
+
+
+def test_weighting_is_frozen_hashable_and_compact_in_repr():
+    w = al.Weighting(policy="ambient_o", s_max=4, base_weight="edm", sigma_data=0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        w.policy = "none"  # type: ignore[misc]
+    assert w == al.Weighting(policy="ambient_o", s_max=4.0, base_weight="edm", sigma_data=0.5)
+    assert hash(w) == hash(al.Weighting(policy="ambient_o", s_max=4.0, base_weight="edm", sigma_data=0.5))
+    assert len({w, al.Weighting(), al.Weighting("inverse_variance")}) == 2
+    assert type(w.s_max) is float  # numbers are stored as plain floats
+    assert al.Weighting(sigma_data=np.float32(0.5)) == al.Weighting(sigma_data=0.5)
+    assert type(al.Weighting(sigma_data=np.float32(0.5)).sigma_data) is float
+    assert repr(al.Weighting()) == "Weighting()"
+    assert repr(w) == "Weighting(policy='ambient_o', base_weight='edm', sigma_data=0.5)"
+    assert eval(repr(w), {"Weighting": al.Weighting}) == w
+    assert dataclasses.replace(w, cap=2.0).cap == 2.0
+
+
+WEIGHTINGS = [
+    al.Weighting(),
+    al.Weighting(policy="none", base_weight="edm", sigma_data=0.5, cap=3.0),
+    al.Weighting(policy="ambient_o", s_max=2.5, base_weight="min_snr", min_snr_gamma=2.0),
+    al.Weighting(policy="x_tmin", sigma_data=2.0),
+]
+
+
+@pytest.mark.parametrize("weighting", WEIGHTINGS, ids=repr)
+def test_the_same_weighting_gives_the_same_weights_in_core_torch_and_jax(weighting):
+    """One ``Weighting`` object, three entry points: identical per-sample weights (float64)."""
+    s, m = S[1:], M[1:]
+    core = al.loss_weight(s, m, weighting=weighting, prediction="v")
+    torch = pytest.importorskip("torch")
+    from ambientloss.adapters.torch import AmbientLoss
+
+    loss_fn = AmbientLoss("v", weighting=weighting)
+    assert loss_fn.weighting is weighting
+    np.testing.assert_array_equal(loss_fn.weight(torch.from_numpy(s), torch.from_numpy(m)).numpy(), core)
+    jnp = pytest.importorskip("jax.numpy")  # float64 enabled by tests/conftest.py
+    from ambientloss.adapters import jax as alj
+
+    sj, mj = jnp.asarray(s, jnp.float64), jnp.asarray(m, jnp.float64)
+    pred, target = jnp.ones((3, 2), jnp.float64), jnp.zeros((3, 2), jnp.float64)
+    loss = alj.ambient_loss(pred, target, sj, mj, weighting=weighting, prediction="v", reduction="per_sample")
+    np.testing.assert_allclose(np.asarray(loss), core, rtol=1e-15)
+    np.testing.assert_array_equal(np.asarray(alj.loss_weight(sj, mj, weighting=weighting, prediction="v")), core)
 
 
 def test_inadmissible_pair_raises():

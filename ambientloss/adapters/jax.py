@@ -18,11 +18,11 @@ Examples
 >>> sigma_min = jnp.array([0.0, 0.3, 0.3, 0.5], jnp.float32)
 >>> sigma = jnp.array([0.4, 0.6, 0.2, 0.9], jnp.float32)       # the third pair is inadmissible
 >>> @jax.jit
-... def step(key, x_tmin, sigma_min, sigma):
+... def step(key, x_tmin, sigma, sigma_min):
 ...     x_t, target = alj.ambient_pair(key, x_tmin, sigma, sigma_min)
 ...     pred = 0.5 * x_t                                          # the network
 ...     return alj.ambient_loss(pred, target, sigma, sigma_min, where=alj.admissible(sigma, sigma_min))
->>> loss = step(jax.random.key(0), x_tmin, sigma_min, sigma)
+>>> loss = step(jax.random.key(0), x_tmin, sigma, sigma_min)
 >>> bool(jnp.isfinite(loss)), loss.dtype
 (True, dtype('float32'))
 """
@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 
 from .. import losses, noising, sampling, targets, weights
-from .._arrays import is_scalar
-from .._levels import admissible as core_admissible
 from ..admissibility import Buffer
+from ..admissibility import admissible as core_admissible
+from ..weights import Weighting
 
 __all__ = [
     "add_noise",
@@ -57,6 +57,10 @@ Array = jax.Array
 Level = jax.Array | float
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _dtype(x: Array) -> Any:
     """Arithmetic dtype: float64 for float64 data, float32 otherwise (bf16 / fp16 included)."""
     return jnp.float64 if x.dtype == jnp.float64 else jnp.float32
@@ -64,7 +68,7 @@ def _dtype(x: Array) -> Any:
 
 def _level(value: Level, dtype: Any) -> Array:
     """A Python number becomes an array of ``dtype``, so levels never carry a device or sharding of their own."""
-    return jnp.asarray(value, dtype=dtype) if is_scalar(value) else jnp.asarray(value)
+    return jnp.asarray(value, dtype=dtype) if _is_number(value) else jnp.asarray(value)
 
 
 def _pad(a: Array, ndim: int) -> Array:
@@ -117,7 +121,7 @@ def ambient_pair(
         A ``jax.random`` key (typed or raw ``uint32``).
     x_tmin : jax.Array
         Trusted sample at ``sigma_min``: one example ``(T, D)`` or a batch ``(B, T, D)``.
-    sigma_min, sigma : jax.Array or float
+    sigma, sigma_min : jax.Array or float
         Levels aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``.
     prediction, schedule
         As in :func:`ambientloss.ambient_target`.
@@ -195,8 +199,20 @@ def renoise(x_tmin: Array, sigma: Level, sigma_min: Level, noise: Array, /, *, s
     return noising.renoise(x, _level(sigma, d), _level(sigma_min, d), jnp.asarray(noise), schedule=schedule, xp=jnp)
 
 
-def loss_weight(sigma: Level, sigma_min: Level, /, *, dtype: Any = jnp.float32, **options: Any) -> Array:
+def loss_weight(
+    sigma: Level,
+    sigma_min: Level,
+    /,
+    *,
+    weighting: Weighting | str = "inverse_variance",
+    prediction: str = "x0",
+    schedule: Any = "vp",
+    dtype: Any = jnp.float32,
+) -> Array:
     """:func:`ambientloss.loss_weight` on JAX arrays; Python numbers become arrays of ``dtype``.
+
+    ``weighting`` is a :class:`~ambientloss.Weighting` or a policy name; being hashable, it can be a
+    static argument of ``jax.jit``.
 
     Examples
     --------
@@ -205,7 +221,14 @@ def loss_weight(sigma: Level, sigma_min: Level, /, *, dtype: Any = jnp.float32, 
     >>> round(float(loss_weight(0.5, 0.3)), 6)   # 1 - 0.3**2 / 0.5**2
     0.64
     """
-    return weights.loss_weight(_level(sigma, dtype), _level(sigma_min, dtype), xp=jnp, **options)
+    return weights.loss_weight(
+        _level(sigma, dtype),
+        _level(sigma_min, dtype),
+        weighting=weighting,
+        prediction=prediction,
+        schedule=schedule,
+        xp=jnp,
+    )
 
 
 def ambient_loss(
@@ -215,13 +238,12 @@ def ambient_loss(
     sigma_min: Level,
     /,
     *,
-    weighting: str = "inverse_variance",
+    weighting: Weighting | str = "inverse_variance",
     prediction: str = "x0",
     schedule: Any = "vp",
     where: Array | None = None,
     reduction: str = "mean",
     batch_ndim: int = 1,
-    **weight_options: Any,
 ) -> Array:
     r"""Weighted, masked squared error against an ambient target.
 
@@ -236,10 +258,11 @@ def ambient_loss(
         Network output and ambient target of equal shape (one example or a batch).
     sigma, sigma_min : jax.Array or float
         The levels the target was built with.
-    weighting : {"inverse_variance", "none", "ambient_o", "x_tmin"}
-        The ``policy`` of :func:`ambientloss.loss_weight`.
+    weighting : Weighting or {"inverse_variance", "none", "ambient_o", "x_tmin"}
+        The :class:`~ambientloss.Weighting` of :func:`ambientloss.loss_weight`, or a policy name as
+        shorthand for ``Weighting(policy=name)``.
     prediction, schedule
-        As in :func:`ambientloss.ambient_target`; ``prediction`` matters only with ``base=``.
+        As in :func:`ambientloss.ambient_target`; ``prediction`` matters only with a ``base_weight``.
     where : bool jax.Array, optional
         Valid entries aligned with the leading axes of ``pred``, e.g. ``admissible(sigma, sigma_min)``
         or a ``(B, T)`` padding mask. Masked entries contribute nothing, not even to the gradient,
@@ -249,8 +272,6 @@ def ambient_loss(
         equals ``"per_sample"`` on the batch.
     batch_ndim : int
         Leading axes kept by ``"per_sample"``.
-    **weight_options
-        ``base``, ``sigma_data``, ``s_max``, ``min_snr_gamma`` or ``cap`` of :func:`ambientloss.loss_weight`.
 
     Returns
     -------
@@ -268,9 +289,7 @@ def ambient_loss(
     p = jnp.asarray(pred)
     d = jnp.promote_types(_dtype(p), _dtype(jnp.asarray(target)))
     level, level_min = _level(sigma, d), _level(sigma_min, d)
-    w = weights.loss_weight(
-        level, level_min, policy=weighting, prediction=prediction, schedule=schedule, xp=jnp, **weight_options
-    )
+    w = weights.loss_weight(level, level_min, weighting=weighting, prediction=prediction, schedule=schedule, xp=jnp)
     mask = None if where is None else jnp.asarray(where)
     return losses.squared_error(
         p, jnp.asarray(target), weight=w, where=mask, reduction=reduction, batch_ndim=batch_ndim, xp=jnp
@@ -288,14 +307,16 @@ def training_loss(
     apply_fn: Callable[[Any, Array, Any], Array],
     prediction: str = "x0",
     schedule: Any = "vp",
+    weighting: Weighting | str = "inverse_variance",
     where: Array | None = None,
-    **loss_options: Any,
+    reduction: str = "mean",
+    batch_ndim: int = 1,
 ) -> Array:
     """One ambient training loss: ``ambient_loss(apply_fn(params, x_t, sigma), target, ...)``.
 
     ``(x_t, target)`` come from :func:`ambient_pair` with ``key``; ``params`` is first so that
-    ``jax.value_and_grad(training_loss)`` differentiates the model. ``**loss_options`` go to
-    :func:`ambient_loss` (``weighting``, ``reduction``, ``base``...).
+    ``jax.value_and_grad(training_loss)`` differentiates the model. ``weighting``, ``where``,
+    ``reduction`` and ``batch_ndim`` are those of :func:`ambient_loss`.
 
     Examples
     --------
@@ -309,13 +330,22 @@ def training_loss(
     x_t, target = ambient_pair(key, x_tmin, sigma, sigma_min, prediction=prediction, schedule=schedule)
     pred = apply_fn(params, x_t, sigma)
     return ambient_loss(
-        pred, target, sigma, sigma_min, prediction=prediction, schedule=schedule, where=where, **loss_options
+        pred,
+        target,
+        sigma,
+        sigma_min,
+        weighting=weighting,
+        prediction=prediction,
+        schedule=schedule,
+        where=where,
+        reduction=reduction,
+        batch_ndim=batch_ndim,
     )
 
 
 def _uniforms(key: Array, sigma_min: Level, sigma_max: Level | None, dtype: Any) -> Array:
     """Uniforms in ``[0, 1)`` shaped like the annotations; float64 only for float64 annotations."""
-    given = [jnp.asarray(v) for v in (sigma_min, sigma_max) if v is not None and not is_scalar(v)]
+    given = [jnp.asarray(v) for v in (sigma_min, sigma_max) if v is not None and not _is_number(v)]
     shape = jnp.broadcast_shapes(*(v.shape for v in given)) if given else ()
     if dtype is None:
         dtype = jnp.float64 if any(v.dtype == jnp.float64 for v in given) else jnp.float32

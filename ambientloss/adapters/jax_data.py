@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._arrays import is_traced
 from ..noising import add_noise
 
 __all__ = ["as_key", "frozen_noise", "frozen_x_tmin", "sigma_first"]
@@ -57,7 +56,7 @@ def _check_ids(ids: Array) -> Array:
     if ids.ndim > 1:
         msg = f"sample_id must be an integer or a 1-D integer array, got shape {ids.shape}"
         raise ValueError(msg)
-    if not is_traced(ids) and ids.size:
+    if not isinstance(ids, jax.core.Tracer) and ids.size:
         values = np.asarray(ids).astype(np.int64).ravel()
         outside = (values < 0) | (values >= _ID_LIMIT)
         if not outside.any():

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import losses, noising, sampling, targets, weights
 from ..admissibility import Buffer
+from ..weights import Weighting
 
 __all__ = [
     "add_noise",
@@ -89,9 +90,19 @@ def ambient_target(
     )
 
 
-def loss_weight(sigma: Any, sigma_min: Any, /, **options: Any) -> np.ndarray:
-    """Float64 :func:`ambientloss.loss_weight`."""
-    return weights.loss_weight(_f64(sigma), _f64(sigma_min), xp=xp, **options)
+def loss_weight(
+    sigma: Any,
+    sigma_min: Any,
+    /,
+    *,
+    weighting: Weighting | str = "inverse_variance",
+    prediction: str = "x0",
+    schedule: Any = "vp",
+) -> np.ndarray:
+    """Float64 :func:`ambientloss.loss_weight`; ``weighting`` is a :class:`~ambientloss.Weighting` or a policy name."""
+    return weights.loss_weight(
+        _f64(sigma), _f64(sigma_min), weighting=weighting, prediction=prediction, schedule=schedule, xp=xp
+    )
 
 
 def squared_error(pred: Any, target: Any, /, **options: Any) -> np.ndarray:

@@ -40,14 +40,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import sampling
-from .._arrays import values_readable
-from .._levels import admissible
-from ..admissibility import Buffer
+from ..admissibility import Buffer, admissible
 from ..discrete import Discrete
 from ..losses import check_reduction, squared_error
 from ..schedules import get_schedule
 from ..targets import ambient_pair, ambient_target, canonical_prediction
-from ..weights import check_options, loss_weight
+from ..validation import values_readable
+from ..weights import Weighting, as_weighting, loss_weight
 
 __all__ = ["AmbientLoss", "sample_truncated", "truncated_timesteps", "xp"]
 
@@ -71,13 +70,12 @@ class AmbientLoss(nn.Module):
     schedule : str or Schedule
         ``"vp"`` (default), ``"ve"``, ``"flow"``, a :class:`~ambientloss.Discrete` table (see
         :meth:`from_scheduler`) or a :class:`~ambientloss.Custom` schedule.
-    weighting : {"inverse_variance", "none", "ambient_o", "x_tmin"}
-        Policy of :func:`ambientloss.loss_weight`; ``"inverse_variance"`` gives every ambient sample
-        the residual variance of a clean one (VP, ``sigma_data = 1``: ``1 - sigma_min^2 / sigma^2``).
-    base : {None, "edm", "min_snr"}
-        Optional level-only base weight, converted to ``prediction``.
-    sigma_data, s_max, min_snr_gamma, cap
-        As in :func:`ambientloss.loss_weight`.
+    weighting : Weighting or {"inverse_variance", "none", "ambient_o", "x_tmin"}
+        The :class:`~ambientloss.Weighting` of :func:`ambientloss.loss_weight` (policy, base weight
+        converted to ``prediction``, ``sigma_data``, ``s_max``, ``min_snr_gamma``, cap), or a policy
+        name as shorthand; ``"inverse_variance"`` gives every ambient sample the residual variance of
+        a clean one (VP, ``sigma_data = 1``: ``1 - sigma_min^2 / sigma^2``). Stored as a
+        ``Weighting`` in :attr:`weighting`.
     reduction : {"mean", "per_sample", "sum", "none"}
         Default reduction of :meth:`forward`. ``"per_sample"`` returns ``(B,)`` losses, each divided
         by its own valid count: what LeRobot's ``SampleWeighter`` calls ``reduction="none"``.
@@ -99,43 +97,37 @@ class AmbientLoss(nn.Module):
         prediction: str = "x0",
         schedule: Any = "vp",
         *,
-        weighting: str = "inverse_variance",
-        base: str | None = None,
-        sigma_data: float = 1.0,
-        s_max: float | None = 4.0,
-        min_snr_gamma: float = 5.0,
-        cap: float | None = None,
+        weighting: Weighting | str = "inverse_variance",
         reduction: str = "mean",
         batch_ndim: int = 1,
     ) -> None:
         super().__init__()
         canonical_prediction(prediction)  # ValueError naming ``prediction`` when unknown
-        check_options(
-            policy=weighting,
-            base=base,
-            sigma_data=sigma_data,
-            s_max=s_max,
-            min_snr_gamma=min_snr_gamma,
-            cap=cap,
-            policy_arg="weighting",
-        )
+        self.weighting: Weighting = as_weighting(weighting)
         check_reduction(reduction)
         self.prediction = prediction
         self.schedule = get_schedule(schedule)
-        self.weighting, self.base, self.reduction, self.batch_ndim = weighting, base, reduction, batch_ndim
-        self.sigma_data, self.s_max, self.min_snr_gamma, self.cap = sigma_data, s_max, min_snr_gamma, cap
+        self.reduction, self.batch_ndim = reduction, batch_ndim
         # timestep -> level table (float64, CPU); moved to the timesteps' device on use, never cast by .to()
         self._levels: Tensor | None = None
         if isinstance(self.schedule, Discrete):
             self._levels = torch.from_numpy(self.schedule.sigmas.copy())
 
     @classmethod
-    def from_scheduler(cls, scheduler: Any, **kwargs: Any) -> AmbientLoss:
+    def from_scheduler(
+        cls,
+        scheduler: Any,
+        *,
+        prediction: str | None = None,
+        weighting: Weighting | str = "inverse_variance",
+        reduction: str = "mean",
+        batch_ndim: int = 1,
+    ) -> AmbientLoss:
         """Build from a diffusers-style DDPM / DDIM scheduler (duck-typed; diffusers is not imported).
 
         Reads ``scheduler.alphas_cumprod`` (levels ``sqrt(1 - alphas_cumprod[t])``) and
-        ``scheduler.config.prediction_type`` (unless ``prediction=`` is given); other keyword
-        arguments go to :class:`AmbientLoss`.
+        ``scheduler.config.prediction_type`` (unless ``prediction=`` is given); the other keyword
+        arguments are those of :class:`AmbientLoss`.
 
         Examples
         --------
@@ -149,11 +141,17 @@ class AmbientLoss(nn.Module):
         >>> loss_fn.prediction, loss_fn.sigma_for_timestep(torch.tensor([0, 50, 99]))
         ('sample', tensor([0.0251, 0.7223, 1.0000]))
         """
-        if kwargs.get("prediction") is None:
+        if prediction is None:
             config = getattr(scheduler, "config", None)  # a dict, diffusers' FrozenDict or a namespace
             get = config.get if isinstance(config, dict) else lambda key: getattr(config, key, None)
-            kwargs["prediction"] = get("prediction_type") or "epsilon"
-        return cls(schedule=Discrete.from_scheduler(scheduler), **kwargs)
+            prediction = get("prediction_type") or "epsilon"
+        return cls(
+            prediction,
+            Discrete.from_scheduler(scheduler),
+            weighting=weighting,
+            reduction=reduction,
+            batch_ndim=batch_ndim,
+        )
 
     def sigma_for_timestep(self, timesteps: Tensor, *, dtype: torch.dtype = torch.float32) -> Tensor:
         """Levels ``sqrt(1 - alphas_cumprod[t])`` of integer ``timesteps``, on their device.
@@ -245,17 +243,7 @@ class AmbientLoss(nn.Module):
     def weight(self, sigma: Level, sigma_min: Level) -> Tensor:
         """Per-sample weight ``w(sigma, sigma_min)`` (:func:`ambientloss.loss_weight`), float32 or float64."""
         return loss_weight(
-            sigma,
-            sigma_min,
-            policy=self.weighting,
-            prediction=self.prediction,
-            schedule=self.schedule,
-            base=self.base,
-            sigma_data=self.sigma_data,
-            s_max=self.s_max,
-            min_snr_gamma=self.min_snr_gamma,
-            cap=self.cap,
-            xp=xp,
+            sigma, sigma_min, weighting=self.weighting, prediction=self.prediction, schedule=self.schedule, xp=xp
         )
 
     def forward(
@@ -301,7 +289,7 @@ class AmbientLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"prediction={self.prediction!r}, schedule={self.schedule!r}, weighting={self.weighting!r}, "
-            f"base={self.base!r}, reduction={self.reduction!r}"
+            f"reduction={self.reduction!r}"
         )
 
 

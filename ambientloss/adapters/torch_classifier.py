@@ -27,7 +27,6 @@ import array_api_compat.torch as xp
 import torch
 from torch import Tensor, nn
 
-from .._levels import single_level
 from ..annotation.classifier_data import (
     binary_cross_entropy,
     check_positive,
@@ -35,7 +34,7 @@ from ..annotation.classifier_data import (
     classifier_batch,
     sample_levels,
 )
-from ..conversions import log_snr
+from ..conversions import coefficients, log_snr
 
 __all__ = ["NoiseConditionalClassifier", "fit_classifier"]
 
@@ -134,7 +133,7 @@ class NoiseConditionalClassifier(nn.Module):
         if tuple(s.shape) != (n,):
             msg = f"sigma must be a number or have shape ({n},), got {tuple(s.shape)}"
             raise ValueError(msg)
-        s, a, b = single_level(s, "sigma", s, self.schedule, xp)  # checks the levels lie in the domain
+        a, b = coefficients(s, schedule=self.schedule, xp=xp)  # checks the levels lie in the domain
         c_in = torch.rsqrt(a * a * self.sigma_data**2 + b * b)
         x = x * c_in.reshape(n, *(1,) * len(self.shape))
         emb = self.embed(s).to(dtype)

@@ -43,7 +43,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .._arrays import to_numpy
 from ..admissibility import Buffer, prepare_levels, trusted_level
 from ..frozen import frozen_noise as _frozen_noise
 from ..frozen import frozen_x_tmin
@@ -75,7 +74,9 @@ def frozen_noise(
 
 
 def _levels(values: Any, name: str, n: int | None) -> np.ndarray:
-    arr = np.asarray(to_numpy(values) if hasattr(values, "shape") else values, dtype=np.float64)
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
         want = f"({n},)" if n is not None else "(N,)"
         msg = f"{name} must have shape {want}, one entry per sample, got {arr.shape}"

@@ -141,6 +141,7 @@ def _train(method: str, pools: Any, cfg: ExperimentConfig, seed: int, tick: Call
 
     from ..adapters.torch import AmbientLoss
     from ..admissibility import Buffer
+    from ..weights import Weighting
     from .methods import make_draw
     from .policy import TrajectoryDenoiser, train_denoiser
 
@@ -153,7 +154,7 @@ def _train(method: str, pools: Any, cfg: ExperimentConfig, seed: int, tick: Call
     if method.startswith("ambient") and cfg.buffer_s_max is not None:
         kw["buffer"] = Buffer.from_s_max(cfg.buffer_s_max)
     draw = make_draw(pools, method, batch_size=cfg.batch_size, clean_fraction=cfg.clean_fraction, seed=seed, **kw)
-    loss_fn = AmbientLoss("epsilon", pools.schedule, sigma_data=float(pools.xc.std()))
+    loss_fn = AmbientLoss("epsilon", pools.schedule, weighting=Weighting(sigma_data=float(pools.xc.std())))
     return train_denoiser(net, draw, loss_fn, steps=cfg.steps, lr=cfg.lr, seed=seed, progress=tick)
 
 

@@ -93,7 +93,7 @@ class DiscreteTimesteps(Base):
         idx = xp.searchsorted(self.table(arr, xp), xp.reshape(arr, (-1,)), side="left")
         return xp.reshape(idx, arr.shape)
 
-    def level(self, timesteps: Array | int, /, *, dtype: Any = None, xp: Namespace | None = None) -> Array:
+    def sigma_for_timestep(self, timesteps: Array | int, /, *, dtype: Any = None, xp: Namespace | None = None) -> Array:
         """Levels of integer timesteps (:meth:`ambientloss.Discrete.sigma_for_timestep`)."""
         return self._schedule.sigma_for_timestep(timesteps, dtype=dtype, xp=xp)
 

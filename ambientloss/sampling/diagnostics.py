@@ -23,7 +23,7 @@ from .._arrays import Array, Namespace, is_scalar, namespace, to_numpy
 from .._levels import pair_levels
 from ..admissibility import Buffer, _branches, _buffer, prepare_levels
 from ..schedules import get_schedule
-from ..weights import loss_weight, target_variance
+from ..weights import Weighting, loss_weight, target_variance
 
 __all__ = ["batch_diagnostics"]
 
@@ -148,6 +148,6 @@ def batch_diagnostics(
         one_minus_r = lv_pair.gap / (lv_pair.a_m * lv_pair.b_t) ** 2
         _stats("ambient_factor", np.where(trusted == 0, 1.0, 1 / one_minus_r**2), out)
         _stats("target_variance", np.asarray(target_variance(level, trusted, schedule=sched, xp=np_xp)), out)
-        rho = loss_weight(level, trusted, policy="inverse_variance", schedule=sched, sigma_data=sigma_data, xp=np_xp)
+        rho = loss_weight(level, trusted, weighting=Weighting(sigma_data=sigma_data), schedule=sched, xp=np_xp)
         out["inverse_variance_weight/mean"] = float(np.mean(rho))
     return out

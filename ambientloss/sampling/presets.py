@@ -1,4 +1,4 @@
-r"""Named settings of published ambient-diffusion recipes: base level law, buffer and units.
+r"""Named settings of published ambient-diffusion recipes: base level law, buffer, units and loss weighting.
 
 ============================ ========== ================================ ==========================
 preset                       units      base law of the level            buffer (corrupt samples)
@@ -10,7 +10,10 @@ preset                       units      base law of the level            buffer 
 ``"ambient_tweedie"``        VP table   uniform over 1000 DDPM steps     none: ``t > t_n`` strictly
 ============================ ========== ================================ ==========================
 
-Clean samples (``sigma_min == 0``) are usable at every positive level in all presets.
+Clean samples (``sigma_min == 0``) are usable at every positive level in all presets. Each preset
+also carries the published loss weighting as a :class:`~ambientloss.Weighting` for
+:func:`~ambientloss.loss_weight` (``None`` for ambient-tweedie, whose ``1 - r`` on the epsilon loss
+is not one of the policies).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .._arrays import Array, Namespace
 from ..admissibility import Buffer, threshold, trusted_level, usable
 from ..discrete import Discrete
 from ..schedules import Schedule
+from ..weights import Weighting
 from .bases import Base, DiscreteTimesteps, LogNormal, UniformVP
 from .truncated import admissible_mass, sample_truncated
 
@@ -31,7 +35,7 @@ __all__ = ["PRESETS", "Preset", "get_preset"]
 
 @dataclass(frozen=True, eq=False)
 class Preset:
-    """A named bundle: base level law, buffer, units (``base.schedule``) and what it reproduces.
+    """A named bundle: base level law, buffer, units (``base.schedule``), loss weighting and what it reproduces.
 
     The methods call the functions of :mod:`ambientloss.admissibility` and
     :mod:`ambientloss.sampling` with this preset's base, buffer and schedule.
@@ -42,6 +46,8 @@ class Preset:
     >>> pixel = get_preset("ambient_o_pixel")
     >>> pixel.usable(1.155 * (1 + 1e-6), 1.0), pixel.usable(1.15, 1.0)
     (True, False)
+    >>> pixel.weighting
+    Weighting(policy='ambient_o', base_weight='edm', sigma_data=0.5)
     """
 
     name: str
@@ -49,6 +55,9 @@ class Preset:
     buffer: Buffer
     reproduces: str
     notes: str = ""
+    #: the published loss weighting, for ``loss_weight(..., weighting=preset.weighting)``; ``None``
+    #: where it is not a :class:`~ambientloss.Weighting` (see ``notes``)
+    weighting: Weighting | None = None
 
     @property
     def schedule(self) -> Schedule:
@@ -97,7 +106,9 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
             UniformVP(),
             Buffer(),
             "the talk's algorithm: s ~ U[0, 1] (VP), then a sample with s > s_min",
-            "Annotations are VP levels s_min in [0, 1].",
+            "Annotations are VP levels s_min in [0, 1]. The slides' loss is unweighted; the default "
+            "Weighting() (inverse variance) is the recommended alternative.",
+            Weighting(policy="none"),
         ),
         "ambient_o_pixel": Preset(
             "ambient_o_pixel",
@@ -107,13 +118,16 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
             "VE levels. The factor sqrt(4/3) = 1.1547 bounds the ambient factor by 16 and the target variance by "
             "4 sigma_min^2. The released training loop then sets the trusted level to 0 (plain EDM loss); "
             "pass trusted_level() to the targets for the ambient loss of the paper.",
+            Weighting(policy="ambient_o", s_max=4, base_weight="edm", sigma_data=0.5),
         ),
         "ambient_o_imagenet": Preset(
             "ambient_o_imagenet",
             LogNormal(-0.4, 1.0),
             Buffer(),
             "Ambient-Omni ImageNet-512 latents (EDM2 sampler defaults): sigma > sigma_min, no buffer",
-            "VE levels. The EDM2 img512 sampler defaults are used by the released training loop.",
+            "VE levels. The EDM2 img512 sampler defaults are used by the released training loop. EDM2's "
+            "learned log-variance weighting comes on top of the weighting.",
+            Weighting(policy="none", base_weight="edm", sigma_data=0.5),
         ),
         "ambient_o_t2i": Preset(
             "ambient_o_t2i",
@@ -122,14 +136,16 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
             "Ambient-Omni text-to-image (MicroDiT, 256 px pretraining): sigma > sigma_min + 0.05",
             "VE levels; sigma_min is set per source (e.g. 2.0 for synthetic images). The 512 px fine-tuning "
             "stage uses LogNormal(0.0, 0.6) with the same buffer.",
+            Weighting(policy="none", base_weight="edm", sigma_data=0.9),
         ),
         "ambient_tweedie": Preset(
             "ambient_tweedie",
             DiscreteTimesteps(_SDXL),
             Buffer(),
             "ambient-tweedie (SDXL, DDPM 1000 steps): t uniform on the timesteps strictly above t_n",
-            "Levels are the table's VP levels; annotate sigma_min = base.level(t_n). The original draws "
-            "t from [t_n, T) and so divides by zero at t = t_n; here t_n itself is excluded.",
+            "Levels are the table's VP levels; annotate sigma_min = base.sigma_for_timestep(t_n). The original draws "
+            "t from [t_n, T) and so divides by zero at t = t_n; here t_n itself is excluded. The loss weight "
+            "is 1 - r on the epsilon loss, not a Weighting; pass it to squared_error as weight=.",
         ),
     }
 )

@@ -407,7 +407,7 @@ def check_target_fn(
     kind = canonical_prediction(prediction)
     oracle = resolve(schedule)
     if kind == "velocity" and math.isnan(oracle.scalars(0.5 * (oracle.lower + min(oracle.upper, 1.0))).da):
-        msg = f"prediction='velocity' needs the derivatives of schedule {schedule!r} (d_alpha and d_sigma)"
+        msg = f"prediction='velocity' needs the derivatives of schedule {schedule!r} (d_a and d_b)"
         raise ValueError(msg)
     if max_examples < 1:
         msg = f"max_examples must be positive, got {max_examples}"

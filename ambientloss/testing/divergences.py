@@ -3,7 +3,8 @@
 Data model: ``p0 = N(mu_p, Sigma_p)`` and ``q0 = N(mu_q, Sigma_q)`` in ``d`` dimensions, noised as
 ``x_t = a x0 + b eps``, so that ``p_t = N(a mu_p, a^2 Sigma_p + b^2 I)`` and likewise ``q_t``. Every
 f-divergence is invariant under the common rescaling ``y = x_t / a``, so all functions here take the
-schedule-free level ``nu = b / a`` (see :func:`schedule_free_level`) and work with
+schedule-free level ``nu = b / a`` (:func:`schedule_free_of` from the scalars; from a level it is
+:func:`ambientloss.schedule_free_level`) and work with
 
     S_p = Sigma_p + nu^2 I,      S_q = Sigma_q + nu^2 I,      dmu = mu_p - mu_q.
 
@@ -27,12 +28,12 @@ _erfc = np.vectorize(math.erfc, otypes=[float])
 # levels and the normal distribution
 
 
-def schedule_free_level(a: float, b: float) -> float:
+def schedule_free_of(a: float, b: float) -> float:
     """Schedule-free level ``nu = b / a`` of the noise scalars ``(a, b)`` (``inf`` where ``a = 0``).
 
     Examples
     --------
-    >>> schedule_free_level(0.6, 0.8)
+    >>> schedule_free_of(0.6, 0.8)
     1.3333333333333335
     """
     a, b = float(a), float(b)
@@ -40,7 +41,7 @@ def schedule_free_level(a: float, b: float) -> float:
 
 
 def scalars_from_level(nu: float) -> tuple[float, float]:
-    """VP scalars ``(a, b) = (1, nu) / sqrt(1 + nu^2)`` with ``b / a = nu`` (inverse of :func:`schedule_free_level`).
+    """VP scalars ``(a, b) = (1, nu) / sqrt(1 + nu^2)`` with ``b / a = nu`` (inverse of :func:`schedule_free_of`).
 
     Examples
     --------

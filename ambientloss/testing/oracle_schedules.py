@@ -33,7 +33,7 @@ class LibrarySchedule:
     """Float64 scalars of an :class:`ambientloss.Schedule`, read from the object itself.
 
     The derivatives are NaN when the schedule has none (a :class:`~ambientloss.Custom` without
-    ``d_alpha`` and ``d_sigma``), so only the ``"velocity"`` prediction cannot be checked then.
+    ``d_a`` and ``d_b``), so only the ``"velocity"`` prediction cannot be checked then.
     """
 
     name = "library"
@@ -45,7 +45,7 @@ class LibrarySchedule:
     def scalars(self, level: float) -> Scalars:
         x = np.asarray(float(level), dtype=np.float64)
         with np.errstate(all="ignore"):  # the VP velocity diverges at s = 1, as in the named oracle
-            a, b = (float(v) for v in self.schedule.alpha_sigma(x, np))
+            a, b = (float(v) for v in self.schedule.coefficients(x, np))
             try:
                 da, db = (float(v) for v in self.schedule.derivatives(x, np))
             except (ValueError, NotImplementedError):
@@ -122,7 +122,7 @@ def custom_schedule(oracle: OracleSchedule) -> Any:
     >>> from ambientloss.testing import OracleSchedule
     >>> from ambientloss.testing.oracle_schedules import custom_schedule
     >>> oracle = OracleSchedule("custom", k=0.5, c=1.2, p=1.5)
-    >>> a, b = custom_schedule(oracle).alpha_sigma(np.asarray(0.3), np)
+    >>> a, b = custom_schedule(oracle).coefficients(np.asarray(0.3), np)
     >>> bool(np.isclose(a, oracle.scalars(0.3).a)), bool(np.isclose(b, oracle.scalars(0.3).b))
     (True, True)
     """
@@ -150,4 +150,4 @@ def custom_schedule(oracle: OracleSchedule) -> Any:
     def d_sigma(t: Any) -> Any:
         return c * array_api_compat.array_namespace(t).cos(c * t)
 
-    return Custom(alpha, sigma, d_alpha=d_alpha, d_sigma=d_sigma, domain=(0.0, 1.0), name=f"custom({k},{c},{p})")
+    return Custom(alpha, sigma, d_a=d_alpha, d_b=d_sigma, domain=(0.0, 1.0), name=f"custom({k},{c},{p})")

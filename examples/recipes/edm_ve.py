@@ -5,7 +5,7 @@ preconditioned denoiser ``D = c_skip x + c_out F(c_in x, c_noise)`` and takes
 ``lambda(sigma) (D - y)^2`` with ``lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2``. The
 ambient version draws ``sigma`` from the same log-normal restricted to ``sigma > sigma_min`` (exact
 inverse CDF), starts from the trusted sample and regresses ``D`` on the ambient x0 target; the EDM
-weight stays (``base="edm"``). Two weightings are shown: the inverse-variance default, and
+weight stays (``base_weight="edm"``). Two weightings are shown: the inverse-variance default, and
 Ambient-o's (``policy="ambient_o"`` with its buffer ``s_max = 4``), which reproduces the released
 Ambient-o loss ``lambda sigma^4 / (sigma^2 - sigma_min^2)^2 (x_hat_tmin - x_tmin)^2`` exactly.
 
@@ -72,11 +72,12 @@ def edm_loss(net: EDMPrecond, y: torch.Tensor, sigma: torch.Tensor, n: torch.Ten
     return weight * (net(y + n * s, sigma) - y) ** 2
 
 
-def ambient_edm_loss(net, x_tmin, sigma_min, sigma, noise, weighting: str = "inverse_variance"):
+def ambient_edm_loss(net, x_tmin, sigma_min, sigma, noise, policy: str = "inverse_variance"):
     """Per-element ambient loss; ``sigma > sigma_min`` (with Ambient-o's buffer for ``"ambient_o"``)."""
     # --8<-- [start:two_lines]
+    weighting = al.Weighting(policy=policy, base_weight="edm", sigma_data=SIGMA_DATA)  # s_max = 4 by default
     x_t, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction="x0", schedule="ve")
-    weight = al.loss_weight(sigma, sigma_min, policy=weighting, base="edm", sigma_data=SIGMA_DATA, schedule="ve")
+    weight = al.loss_weight(sigma, sigma_min, weighting=weighting, schedule="ve")
     return al.squared_error(net(x_t, sigma), target, weight=weight, reduction="none")
     # --8<-- [end:two_lines]
 
@@ -89,7 +90,7 @@ def check_against_edm_and_ambient_o(net: EDMPrecond, x_tmin: torch.Tensor, sigma
         torch.rand(len(x_tmin), generator=g), sigma_min, base=LogNormal(P_MEAN, P_STD), buffer=Buffer.from_s_max(4)
     )
     with torch.no_grad():
-        ours = ambient_edm_loss(net, x_tmin, sigma_min, sigma, noise, weighting="ambient_o")
+        ours = ambient_edm_loss(net, x_tmin, sigma_min, sigma, noise, policy="ambient_o")
         clean = sigma_min == 0
         torch.testing.assert_close(ours[clean], edm_loss(net, x_tmin[clean], sigma[clean], noise[clean]))
         # Ambient-o: shift D to the trusted level, compare with x_tmin, weight by sigma^4 / (sigma^2 - sigma_n^2)^2
