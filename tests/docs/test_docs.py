@@ -21,7 +21,7 @@ import pytest
 
 import ambientloss
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 #: pages whose ```python blocks run here, in order, sharing one namespace per page

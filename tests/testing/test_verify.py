@@ -25,7 +25,7 @@ from ambientloss.cli import main
 from ambientloss.testing.check import PROPERTIES, CheckReport, check_target_fn
 from ambientloss.testing.strategies import batch_shapes, edge_level_pairs, gaussians, level_pairs, schedules
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N = 25  # examples per property: enough for every defect below, fast enough for the whole file
 
 

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-RECIPES = Path(__file__).resolve().parents[1] / "examples" / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
 STEPS = 3
 
 
@@ -129,7 +129,7 @@ def test_every_recipe_is_tested_and_documented():
     recipes = sorted(p.stem for p in RECIPES.glob("*.py") if not p.name.startswith("_"))
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert set(recipes) <= tested
-    docs = Path(__file__).resolve().parents[1] / "docs" / "recipes"
+    docs = Path(__file__).resolve().parents[2] / "docs" / "recipes"
     included = "".join(p.read_text() for p in docs.glob("*.md"))
     for name in recipes:
         assert f"examples/recipes/{name}.py" in included, f"{name}.py is not included in docs/recipes/"

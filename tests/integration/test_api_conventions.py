@@ -178,7 +178,10 @@ def public_api() -> list[str]:
 
 
 def test_the_public_api_matches_its_snapshot():
-    """After a deliberate change, ``python tests/test_api_conventions.py`` rewrites it; list it in docs/changes.md."""
+    """After a deliberate change, ``python tests/integration/test_api_conventions.py`` rewrites the snapshot.
+
+    List the change in docs/changes.md.
+    """
     got = public_api()
     want = [line for line in SNAPSHOT.read_text().splitlines() if not any(line.startswith(m + ".") for m in MISSING)]
     diff = [f"+ {line}" for line in sorted(set(got) - set(want))] + [

@@ -130,7 +130,7 @@ def test_config_rejects_bad_values(changes, match):
         ExperimentConfig(**changes)
 
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "motion_planning.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "motion_planning.py"
 
 
 @pytest.mark.skipif(not HAS_DEMO_DEPS or not BENCH.exists(), reason="needs torch, matplotlib and benchmarks/")
