@@ -49,8 +49,8 @@ SETTINGS = settings(
 EPS64 = float(np.finfo(np.float64).eps)
 # largest errors seen over 300-400 examples per backend and test: about 6 u * error_scale for the
 # pair form and 3 u * terms for the noise form and the kernel
-C_PAIR = 64.0  # pair-form error <= C_PAIR * u * error_scale
-C_NOISE = 16.0  # noise-form error <= C_NOISE * u * (|c_x x_m| + |c_z z|)
+C_PAIR = 64.0  # pair-form error <= C_PAIR * eps * error_scale (eps = 2u, the dtype's machine epsilon)
+C_NOISE = 16.0  # noise-form error <= C_NOISE * eps * (|c_x x_m| + |c_z z|): docs/numerics.md counts 16.5u
 C_ORACLE = 64.0  # float64 oracle: C_ORACLE * EPS64 * cond(C_t) * scale
 
 
@@ -172,7 +172,7 @@ def test_p1_conditional_mean_is_the_clean_posterior_mean(backend, case, kind, se
     """The target is affine in ``x_tmin``, so ``E[T | x_t = x] = T(x, E[x_tmin | x_t = x])``.
 
     That must equal the clean posterior mean ``E[k | x_t = x]`` of math 6.1 for every schedule,
-    prediction and level pair, per sample. Tolerance: ``64 u`` times the pair-form error scale,
+    prediction and level pair, per sample. Tolerance: ``64 eps`` times the pair-form error scale,
     plus the float64 oracle's own ``64 eps64 cond(C_t)`` times that scale and the size of the terms
     the oracle sums.
     """
@@ -334,11 +334,11 @@ def test_p2_clean_bit_exact_at_tiny_levels(level):
 def test_p3_pair_form_equals_noise_form(backend, case, kind, seed, d):
     """``ambient_pair`` equals ``ambient_target(renoise(...))`` and both equal the oracle's noise form.
 
-    * ``x_t`` within ``16 u (|alpha x_m| + |beta z|)`` of the float64 kernel;
-    * noise form within ``16 u (|c_x x_m| + |c_z z|)`` of the float64 noise form of math 3.6 (for a
+    * ``x_t`` within ``16 eps (|alpha x_m| + |beta z|)`` of the float64 kernel;
+    * noise form within ``16 eps (|c_x x_m| + |c_z z|)`` of the float64 noise form of math 3.6 (for a
       custom schedule, whose ``D`` is only as accurate as its ``a`` and ``b`` values, times
       ``1 / (1 - r)``);
-    * pair form within ``64 u`` times its error scale (about ``2 / sqrt(1 - r)`` times the target,
+    * pair form within ``64 eps`` times its error scale (about ``2 / sqrt(1 - r)`` times the target,
       math 5.1).
     """
     s, m = case.levels(backend)
@@ -409,7 +409,7 @@ def test_kernel_reproduces_forward_marginal(backend, case):
     """By linearity, ``renoise(add_noise(x0, m, e_m), s, m, z) = A x0 + B e_m + C z``.
 
     Calling with unit inputs extracts ``A, B, C``; the forward marginal requires ``A = a_t`` and
-    ``B^2 + C^2 = b_t^2`` (oracle values). Tolerance ``16 u`` relative to ``a_t`` and ``b_t^2``.
+    ``B^2 + C^2 = b_t^2`` (oracle values). Tolerance ``16 eps`` relative to ``a_t`` and ``b_t^2``.
     For a discrete table ``C^2`` must also be the multi-step kernel ``1 - abar_t / abar_m``.
     """
     s, m = case.levels(backend)
@@ -457,7 +457,7 @@ def test_p4_structure_theorem(backend, case, kind, seed, d):
     * for a random linear ``h(x) = W x + c`` on Gaussian data, the expected ambient loss exceeds the
       closed-form standard loss of math 6.2 by exactly ``d Q_k^2 v``.
 
-    Each coefficient's tolerance is ``64 u`` times the pair-form error scale of its unit input.
+    Each coefficient's tolerance is ``64 eps`` times the pair-form error scale of its unit input.
     """
     s, m = case.levels(backend)
     B = s.shape[0]
@@ -552,7 +552,7 @@ def test_p5_vp_top_level_is_finite(backend, m, seed):
 
     ``T_x0 = x_m / sqrt(1 - m^2)``, ``T_eps = x_t``, ``T_v = -x_m / sqrt(1 - m^2)``,
     ``T_score = -x_t``, in both forms; ``x_t = z``. ``prediction="velocity"`` (``dx/ds``) diverges
-    there and raises ``ValueError``. Tolerance ``16 u`` relative to the terms.
+    there and raises ``ValueError``. Tolerance ``16 eps`` relative to the terms.
     """
     rng = np.random.default_rng(seed)
     m = float(np.float32(m)) if backend.eps > 1e-10 else m
@@ -593,7 +593,7 @@ def test_p5_inverse_variance_weight(backend, case, sigma_data):
     * VP with ``sigma_data = 1``: ``rho = 1 - sigma_min^2 / sigma^2``;
     * ``weighting="x_tmin"`` is ``a_m^2 (1 - r)^2`` and ``weighting="none"`` is 1.
 
-    Tolerance ``16 u / (1 - r)`` relative (``D`` of a custom schedule is only that accurate).
+    Tolerance ``16 eps / (1 - r)`` relative (``D`` of a custom schedule is only that accurate).
     """
     s, m = case.levels(backend)
     sb, mb, lib, u = backend.asarray(s), backend.asarray(m), case.library, backend.eps
@@ -671,8 +671,8 @@ def test_base_weights_are_x0_weights_converted(case, sigma_data):
 def test_backends_agree_with_numpy_float64(backend, case, kind, seed):
     """Every public function on every backend agrees with NumPy float64 on the same (rounded) inputs.
 
-    Shape, dtype and namespace follow the input; values within ``64 u`` times the forward-error scale
-    (pair form), ``16 u`` times the terms (noise form, kernel, weights).
+    Shape, dtype and namespace follow the input; values within ``64 eps`` times the forward-error scale
+    (pair form), ``16 eps`` times the terms (noise form, kernel, weights).
     """
     s, m = case.levels(backend)
     rng = np.random.default_rng(seed)
