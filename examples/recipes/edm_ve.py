@@ -72,7 +72,7 @@ def edm_loss(net: EDMPrecond, y: torch.Tensor, sigma: torch.Tensor, n: torch.Ten
     return weight * (net(y + n * s, sigma) - y) ** 2
 
 
-def ambient_edm_loss(net, x_tmin, sigma_min, sigma, noise, policy: str = "inverse_variance"):
+def ambient_edm_loss(net, x_tmin, sigma, sigma_min, noise, policy: str = "inverse_variance"):
     """Per-element ambient loss; ``sigma > sigma_min`` (with Ambient-o's buffer for ``"ambient_o"``)."""
     # --8<-- [start:two_lines]
     weighting = al.Weighting(policy=policy, base_weight="edm", sigma_data=SIGMA_DATA)  # s_max = 4 by default
@@ -90,7 +90,7 @@ def check_against_edm_and_ambient_o(net: EDMPrecond, x_tmin: torch.Tensor, sigma
         torch.rand(len(x_tmin), generator=g), sigma_min, base=LogNormal(P_MEAN, P_STD), buffer=Buffer.from_s_max(4)
     )
     with torch.no_grad():
-        ours = ambient_edm_loss(net, x_tmin, sigma_min, sigma, noise, policy="ambient_o")
+        ours = ambient_edm_loss(net, x_tmin, sigma, sigma_min, noise, policy="ambient_o")
         clean = sigma_min == 0
         torch.testing.assert_close(ours[clean], edm_loss(net, x_tmin[clean], sigma[clean], noise[clean]))
         # Ambient-o: shift D to the trusted level, compare with x_tmin, weight by sigma^4 / (sigma^2 - sigma_n^2)^2
@@ -120,7 +120,7 @@ def main(weighting: str = "inverse_variance", steps: int = 300, batch_size: int 
         idx = torch.randint(0, len(images), (batch_size,))
         x, m = x_tmin[idx], sigma_min[idx]
         sigma = sample_truncated(torch.rand(batch_size), m, base=base, buffer=buffer)  # log-normal, above m
-        loss = ambient_edm_loss(net, x, m, sigma, torch.randn_like(x), weighting).sum() / batch_size  # EDM's scale
+        loss = ambient_edm_loss(net, x, sigma, m, torch.randn_like(x), weighting).sum() / batch_size  # EDM's scale
         opt.zero_grad()
         loss.backward()
         opt.step()
