@@ -43,7 +43,7 @@ class Levels(NamedTuple):
 
 
 def clean_exact(lv: Levels, value: Array, computed: Array, xp: Namespace) -> Array:
-    """``computed``, with ``value`` set (not computed) at the clean entries; NaN where inadmissible under tracing.
+    """``computed``, with ``value`` set (not computed) at clean entries; NaN where inadmissible and unchecked.
 
     A coefficient that is exactly ``value`` for a clean sample must not be left to a backend: its
     ``sqrt`` need not be correctly rounded (PyTorch's CPU kernels are not, on AVX-512), so
