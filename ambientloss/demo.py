@@ -27,7 +27,7 @@ from .noising import add_noise
 from .targets import ambient_pair
 from .weights import Weighting, loss_weight
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["METHODS", "DemoConfig", "format_table", "reading", "run_demo", "summary"]
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,50 @@ def run_demo(cfg: DemoConfig = DemoConfig()) -> list[dict[str, float]]:
     return rows
 
 
+def summary(rows: list[dict[str, float]], cfg: DemoConfig) -> dict[str, dict[str, float]]:
+    """Each method's error summed over the levels above ``sigma_min`` (``"usable"``), below it, and in all."""
+    sigma_min = cfg.tau / math.sqrt(1 + cfg.tau**2)
+    parts = {
+        "usable": [r for r in rows if r["sigma"] > sigma_min],
+        "below": [r for r in rows if r["sigma"] <= sigma_min],
+    }
+    parts["all"] = rows
+    return {name: {k: sum(r[k] for r in part) for k in METHODS} for name, part in parts.items()}
+
+
+#: the three training methods of the demo, in table order
+METHODS = ("clean_only", "naive", "ambient")
+
+
+def reading(rows: list[dict[str, float]], cfg: DemoConfig) -> list[str]:
+    """Two lines that read the table, computed from its numbers."""
+    sums = summary(rows, cfg)
+    up, low = sums["usable"], sums["below"]
+    lines = []
+    if up["ambient"] > 0:
+        lines.append(
+            f"Above sigma_min, ambient's summed error {up['ambient']:.2e} is {up['clean_only'] / up['ambient']:.0f}x "
+            f"below clean only's ({up['clean_only']:.2e}) and {up['naive'] / up['ambient']:.0f}x below naive "
+            "mixing's: the corrupt samples add data without adding their bias."
+        )
+    if low["clean_only"] > 0 and low["naive"] < low["clean_only"]:
+        lines.append(
+            f"Below sigma_min, ambient trains on the clean samples only (= clean only, {low['clean_only']:.2e}); "
+            f"naive mixing is lower there ({low['naive']:.2e}): at low noise every denoiser is close to the "
+            f"identity, so the corrupt data's bias is small while their number cuts the variance of a fit on "
+            f"{cfg.n_clean} clean samples. Using corrupt data as clean below a sigma_max is Ambient-Omni's way to "
+            "gain this where it holds."
+        )
+    elif low["clean_only"] > 0:
+        lines.append(
+            f"Below sigma_min, ambient trains on the clean samples only (= clean only, {low['clean_only']:.2e}); "
+            f"naive mixing is worse there too ({low['naive']:.2e}): the corruption's bias outweighs the extra data."
+        )
+    return lines
+
+
 def format_table(rows: list[dict[str, float]], cfg: DemoConfig) -> str:
-    """Markdown table of the demo's rows."""
+    """Markdown table of the demo's rows, the summed errors, and a short reading."""
     sigma_min = cfg.tau / math.sqrt(1 + cfg.tau**2)
     lines = [
         f"Gaussian demo: d={cfg.dim}, {cfg.n_clean} clean and {cfg.n_corrupt} corrupt samples "
@@ -137,8 +179,13 @@ def format_table(rows: list[dict[str, float]], cfg: DemoConfig) -> str:
     ]
     for r in rows:
         marker = " *" if r["sigma"] > sigma_min else ""
-        errors = " | ".join(f"{r[k]:.2e}" for k in ("clean_only", "naive", "ambient"))
+        errors = " | ".join(f"{r[k]:.2e}" for k in METHODS)
         lines.append(f"| {r['sigma']:.2f}{marker} | {r['bayes']:.4f} | {errors} |")
+    labels = {"usable": "sum, levels *", "below": "sum, other levels", "all": "sum, all levels"}
+    for name, sums in summary(rows, cfg).items():
+        lines.append(f"| {labels[name]} | | " + " | ".join(f"{sums[k]:.2e}" for k in METHODS) + " |")
     lines.append("")
     lines.append("* corrupt samples are usable at this level (sigma > sigma_min); below it ambient = clean only.")
+    lines.append("")
+    lines.extend(reading(rows, cfg))
     return "\n".join(lines)

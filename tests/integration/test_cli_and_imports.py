@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from ambientloss.cli import main
 from ambientloss.demo import DemoConfig, run_demo
@@ -54,3 +55,29 @@ def test_core_never_imports_a_framework():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_demo_table_sums_and_reads_its_own_numbers(capsys):
+    """The summed rows are the sums of the per-level rows; the reading quotes the table's numbers."""
+    from ambientloss.demo import METHODS, format_table, reading, summary
+
+    cfg = DemoConfig()
+    rows = run_demo(cfg)
+    sigma_min = cfg.tau / np.sqrt(1 + cfg.tau**2)
+    sums = summary(rows, cfg)
+    for k in METHODS:
+        above = [r[k] for r in rows if r["sigma"] > sigma_min]
+        below = [r[k] for r in rows if r["sigma"] <= sigma_min]
+        assert sums["usable"][k] == pytest.approx(sum(above), rel=1e-12)
+        assert sums["below"][k] == pytest.approx(sum(below), rel=1e-12)
+        assert sums["all"][k] == pytest.approx(sum(above) + sum(below), rel=1e-12)
+    lines = reading(rows, cfg)
+    assert len(lines) == 2
+    up = sums["usable"]
+    assert f"{up['clean_only'] / up['ambient']:.0f}x below clean only's" in lines[0]
+    assert ("naive mixing is lower there" in lines[1]) == (sums["below"]["naive"] < sums["below"]["clean_only"])
+    table = format_table(rows, cfg)
+    assert "| sum, all levels | | " in table
+    assert table.endswith(lines[1])
+    assert main(["demo"]) == 0
+    assert lines[0] in capsys.readouterr().out
