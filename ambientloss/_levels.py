@@ -60,6 +60,11 @@ def _unit_at_clean(lv: Levels, xp: Namespace) -> Array:
     return xp.where(lv.sigma_min == 0, xp.ones_like(lv.gap), lv.gap)
 
 
+def kernel_root(lv: Levels, xp: Namespace) -> Array:
+    """``sqrt(D)``, the spread of the transition kernel; ``b_t`` exactly at a clean entry (:func:`clean_exact`)."""
+    return clean_exact(lv, lv.b_t, xp.sqrt(_unit_at_clean(lv, xp)), xp)
+
+
 def noise_coefficients(lv: Levels, xp: Namespace) -> tuple[Array, Array]:
     """``(sqrt(D), a_m b_t / sqrt(D))``: the kernel's spread and the epsilon target's coefficient.
 

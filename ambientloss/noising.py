@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._arrays import Array, Namespace, cast, check_data, compute_dtype
-from ._levels import noise_coefficients, pair_levels, single_level
+from ._levels import kernel_root, pair_levels, single_level
 from .targets import kernel
 
 __all__ = ["add_noise", "renoise"]
@@ -99,6 +99,5 @@ def renoise(
     xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
     lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, strict=False)
     dtype = compute_dtype(xp, x_tmin, noise)
-    root, _ = noise_coefficients(lv, xp)
-    out = kernel(lv, cast(x_tmin, dtype, xp), cast(noise, dtype, xp), dtype, xp, root)
+    out = kernel(lv, cast(x_tmin, dtype, xp), cast(noise, dtype, xp), dtype, xp, kernel_root(lv, xp))
     return cast(out, x_tmin.dtype, xp)
