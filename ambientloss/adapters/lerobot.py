@@ -67,6 +67,7 @@ from ..frozen import frozen_x_tmin
 from ..losses import squared_error
 from ..sampling import DiscreteTimesteps
 from ..targets import ambient_pair
+from ..validation import values_readable
 from ..weights import Weighting, as_weighting, loss_weight
 from .torch import truncated_timesteps, xp
 
@@ -195,7 +196,7 @@ def _levels(batch: Mapping[str, Any], key: str, n: int, device: torch.device, dt
         msg = f"batch[{key!r}] must have shape ({n},) (one level per sample), got {tuple(value.shape)}"
         raise ValueError(msg)
     bad = ~((value >= 0) & (value <= 1))  # NaN too
-    if bool(bad.any()):
+    if values_readable(bad) and bool(bad.any()):
         k = int(bad.nonzero()[0, 0])
         msg = f"batch[{key!r}][{k}] = {value[k].item()!r} is not a VP level in [0, 1]"
         raise ValueError(msg)
@@ -211,7 +212,7 @@ def _given_timesteps(timesteps: object, n: int, num: int, device: torch.device) 
         msg = f"timesteps must have shape ({n},), got {tuple(timesteps.shape)}"
         raise ValueError(msg)
     outside = (timesteps < 0) | (timesteps >= num)
-    if bool(outside.any()):
+    if values_readable(outside) and bool(outside.any()):
         k = int(outside.nonzero()[0, 0])
         msg = f"timesteps[{k}] = {int(timesteps[k])} is outside [0, {num - 1}]"
         raise ValueError(msg)
