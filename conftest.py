@@ -14,6 +14,3 @@ collect_ignore = [
 collect_ignore += [
     f"ambientloss/annotation/_{name}.py" for name in ("torch", "jax") if importlib.util.find_spec(name) is None
 ]
-collect_ignore += [
-    f"ambientloss/maze/{name}.py" for name in ("policy", "methods") if importlib.util.find_spec("torch") is None
-]

@@ -269,18 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tau", type=float, default=0.6, help="std of the corruption noise (default 0.6)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(func=_demo)
-    demos = demo.add_subparsers(dest="demo_name", metavar="[maze]")
-    maze = demos.add_parser(
-        "maze",
-        help="2-D motion planning: clean-only vs co-training vs ambient diffusion policies (needs the torch extra)",
-        description="Train a small diffusion policy on 100 smooth and many jerky RRT trajectories with each method "
-        "and compare success rate, jerk and path length on held-out queries; writes a table, JSON and figures. "
-        'Needs PyTorch and matplotlib: pip install "ambientloss[demo]".',
-    )
-    from .maze import add_demo_arguments, run_demo_from_args
-
-    add_demo_arguments(maze)
-    maze.set_defaults(func=run_demo_from_args)
     from .targets import PREDICTIONS
 
     verify = sub.add_parser(

@@ -38,7 +38,7 @@ from ..conversions import coefficients, log_snr
 
 __all__ = ["NoiseConditionalClassifier", "fit_classifier"]
 
-POOLINGS = ("flatten", "mean")
+POOLINGS = ("flatten", "mean", "conv")
 
 
 def _mlp(n_in: int, hidden: int, depth: int, n_out: int) -> nn.Sequential:
@@ -65,9 +65,12 @@ class NoiseConditionalClassifier(nn.Module):
         Width and number of hidden layers.
     n_frequencies : int
         Fourier frequencies ``pi k``, ``k = 1..n``, of the level embedding.
-    pooling : {"flatten", "mean"}
+    pooling : {"flatten", "mean", "conv"}
         ``"flatten"``: one MLP on the flattened chunk. ``"mean"`` (chunks only): a per-timestep MLP with a
-        learned position embedding, averaged over time, then a linear head.
+        learned position embedding, averaged over time, then a linear head. ``"conv"`` (chunks only):
+        ``depth`` temporal convolutions (kernel 5, ``hidden`` channels, SiLU) over the chunk with the level
+        features as extra channels, then the maximum and the mean over time into a linear head; it sees
+        local structure (a corner, a jolt) wherever it lies in the chunk.
     sigma_data : float
         Standard deviation of the data, for the input scaling.
     """
@@ -92,8 +95,11 @@ class NoiseConditionalClassifier(nn.Module):
         if len(self.shape) not in (1, 2) or min(self.shape) < 1:
             msg = f"shape must be (D,) or (T, D) with positive sizes, got {shape!r}"
             raise ValueError(msg)
-        if pooling not in POOLINGS or (pooling == "mean" and len(self.shape) != 2):
-            msg = f"pooling must be 'flatten', or 'mean' for (T, D) chunks; got {pooling!r} for shape {self.shape}"
+        if pooling not in POOLINGS or (pooling != "flatten" and len(self.shape) != 2):
+            msg = (
+                f"pooling must be 'flatten', or 'mean' or 'conv' for (T, D) chunks; got {pooling!r} for shape "
+                f"{self.shape}"
+            )
             raise ValueError(msg)
         if hidden < 1 or depth < 1 or n_frequencies < 0 or not sigma_data > 0:
             msg = (
@@ -106,6 +112,12 @@ class NoiseConditionalClassifier(nn.Module):
         n_emb = 1 + 2 * n_frequencies
         if pooling == "flatten":
             self.net = _mlp(math.prod(self.shape) + n_emb, hidden, depth, 1)
+        elif pooling == "conv":
+            convs: list[nn.Module] = []
+            for i in range(depth):
+                convs += [nn.Conv1d((self.shape[1] + n_emb) if i == 0 else hidden, hidden, 5, padding=2), nn.SiLU()]
+            self.conv = nn.Sequential(*convs)
+            self.head = nn.Sequential(nn.Linear(2 * hidden, 1))
         else:
             steps, dim = self.shape
             self.step = _mlp(dim + n_emb, hidden, depth, hidden)
@@ -140,6 +152,10 @@ class NoiseConditionalClassifier(nn.Module):
         x = x.to(dtype)
         if self.pooling == "flatten":
             logits = self.net(torch.cat([x.reshape(n, -1), emb], dim=-1))[:, 0]
+        elif self.pooling == "conv":
+            channels = torch.cat([x, emb[:, None, :].expand(n, self.shape[0], emb.shape[-1])], dim=-1)
+            h = self.conv(channels.transpose(1, 2))
+            logits = self.head(torch.cat([h.amax(dim=-1), h.mean(dim=-1)], dim=-1))[:, 0]
         else:
             steps = self.shape[0]
             per_step = torch.cat([x, emb[:, None, :].expand(n, steps, emb.shape[-1])], dim=-1)

@@ -184,7 +184,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize(("shape", "pooling"), [((4,), "flatten"), ((8, 2), "mean")], ids=["vector", "chunk"])
+@pytest.mark.parametrize(
+    ("shape", "pooling"), [((4,), "flatten"), ((8, 2), "mean"), ((8, 2), "conv")], ids=["vector", "chunk", "conv"]
+)
 def test_classifier_learns_the_bayes_accuracy(one_thread, shape, pooling):
     """Two unit Gaussians 3 apart, VP: the balanced Bayes accuracy at level s is Phi(sqrt(1 - s^2) * 3 / 2).
 
@@ -237,8 +239,11 @@ def test_classifier_bad_input():
         NoiseConditionalClassifier(4)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="positive must be 'clean' or 'corrupt'"):
         NoiseConditionalClassifier(4, positive="bad")
-    with pytest.raises(ValueError, match=r"pooling must be 'flatten', or 'mean' for \(T, D\) chunks"):
-        NoiseConditionalClassifier(4, positive="corrupt", pooling="mean")
+    for pooling in ("mean", "conv"):
+        with pytest.raises(ValueError, match=r"pooling must be 'flatten', or 'mean' or 'conv' for \(T, D\) chunks"):
+            NoiseConditionalClassifier(4, positive="corrupt", pooling=pooling)
+    with pytest.raises(ValueError, match=r"pooling must be .* got 'max'"):
+        NoiseConditionalClassifier((8, 2), positive="corrupt", pooling="max")
     with pytest.raises(ValueError, match=r"shape must be \(D,\) or \(T, D\)"):
         NoiseConditionalClassifier((2, 3, 4), positive="corrupt")
     model = NoiseConditionalClassifier(4, positive="corrupt", hidden=8)

@@ -27,7 +27,7 @@ def _public_modules() -> Iterator[Any]:
     yield ambientloss
     for info in pkgutil.walk_packages(ambientloss.__path__, "ambientloss."):
         parts = info.name.split(".")[1:]
-        if any(p.startswith("_") for p in parts) or parts[0] == "maze":
+        if any(p.startswith("_") for p in parts):
             continue
         try:
             yield importlib.import_module(info.name)

@@ -74,7 +74,7 @@ class Maze:
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.maze.env import Maze
+    >>> from benchmarks.maze.env import Maze
     >>> maze = Maze(np.array([[0.4, 0.0, 0.6, 0.8]]), name="wall")
     >>> through = [[0.1, 0.5], [0.5, 0.5], [0.9, 0.5]]
     >>> over = [[0.1, 0.5], [0.5, 0.95], [0.9, 0.5]]

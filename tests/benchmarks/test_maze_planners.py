@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
-from ambientloss.maze.data import condition, from_model, plan_dataset, to_model
-from ambientloss.maze.env import Maze, default_maze, random_maze, sample_queries
-from ambientloss.maze.metrics import path_length, squared_jerk
-from ambientloss.maze.planners import VisibilityGraph, resample, rrt, shortest_path, smooth_path, smooth_planner
+from benchmarks.maze.closed_loop import squared_jerk as squared_jerk_timed
+from benchmarks.maze.data import HORIZON, SPEED, chunks, decode, plan_demos
+from benchmarks.maze.env import Maze, default_maze, random_maze, sample_queries
+from benchmarks.maze.metrics import path_length, squared_jerk
+from benchmarks.maze.planners import VisibilityGraph, resample, rrt, shortest_path, smooth_path, smooth_planner
 
 
 def test_resample_is_equally_spaced_with_exact_ends():
@@ -95,24 +94,26 @@ def test_rrt_without_room_gives_none():
     assert rrt(maze, np.array([0.2, 0.5]), np.array([0.8, 0.5]), np.random.default_rng(0), max_nodes=200) is None
 
 
-def test_datasets_and_model_coordinates():
+def test_timed_demos_move_at_constant_speed_and_chunks_round_trip():
     maze = default_maze()
-    clean = plan_dataset(maze, 5, "smooth", n_waypoints=12, seed=4)
-    again = plan_dataset(maze, 5, "smooth", n_waypoints=12, seed=4)
-    assert np.array_equal(clean.paths, again.paths)  # seeded
-    assert clean.paths.shape == (5, 12, 2)
-    assert len(clean) == 5
-    assert np.array_equal(clean.paths[:, 0], clean.starts)
-    assert np.array_equal(clean.paths[:, -1], clean.goals)
-    x = to_model(clean.paths)
-    assert x.shape == (5, 11, 2)
-    assert x.dtype == np.float32
-    assert np.abs(x).max() <= 1
-    back = from_model(x, clean.starts)
-    assert np.abs(back - clean.paths).max() < 1e-6
-    c = condition(clean.starts, clean.goals)
-    assert c.shape == (5, 4)
-    assert np.allclose((c[:, 2:] + 1) / 2, clean.goals, atol=1e-6)
-    with pytest.raises(ValueError, match="source must be one of"):
-        plan_dataset(maze, 1, "gcs", n_waypoints=8, seed=0)
-    assert math.isfinite(float(squared_jerk(clean.paths).max()))
+    demos = plan_demos(maze, 4, "smooth", seed=4)
+    again = plan_demos(maze, 4, "smooth", seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(demos.paths, again.paths, strict=True))  # seeded
+    for path, goal in zip(demos.paths, demos.goals, strict=True):
+        step = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        assert step.max() <= SPEED + 1e-12
+        assert step.max() - step.min() < 0.05 * SPEED  # constant speed along the arc (chords a little shorter)
+        assert np.array_equal(path[-1], goal)
+        assert not maze.collides(path)
+    rrt_demos = plan_demos(maze, 4, "rrt", seed=4)
+    assert min(map(squared_jerk_timed, rrt_demos.paths)) > 10 * max(map(squared_jerk_timed, demos.paths))
+    obs, act = chunks(demos)
+    assert obs.shape == (sum(map(len, demos.paths)), 6)
+    assert act.shape == (len(obs), HORIZON, 2)
+    assert np.abs(act).max() <= 1 + 1e-6
+    targets = decode(act.astype(np.float64), obs.astype(np.float64))
+    first = demos.paths[0]
+    np.testing.assert_allclose(targets[0, :3], first[1:4], atol=1e-6)  # the next positions, from the start
+    np.testing.assert_allclose(targets[len(first) - 1], np.repeat(first[-1:], HORIZON, axis=0), atol=1e-6)  # padded
+    with pytest.raises(ValueError, match="source must be 'smooth' or 'rrt'"):
+        plan_demos(maze, 1, "gcs", seed=0)

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ambientloss.maze.env import Maze, default_maze, make_maze, random_maze, sample_queries, segments_hit_boxes
+from benchmarks.maze.env import Maze, default_maze, make_maze, random_maze, sample_queries, segments_hit_boxes
 
 BOX = np.array([[0.25, 0.25, 0.75, 0.5]])
 

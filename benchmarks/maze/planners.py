@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .env import Maze, segments_hit_boxes
+from benchmarks.maze.env import Maze, segments_hit_boxes
 
 __all__ = ["VisibilityGraph", "resample", "rrt", "shortest_path", "smooth_path", "smooth_planner"]
 
@@ -148,14 +148,21 @@ def smooth_path(
 
 
 def smooth_planner(
-    maze: Maze, start: np.ndarray, goal: np.ndarray, n: int, *, graph: VisibilityGraph | None = None
+    maze: Maze,
+    start: np.ndarray,
+    goal: np.ndarray,
+    n: int,
+    *,
+    graph: VisibilityGraph | None = None,
+    clearance: float = 0.01,
 ) -> np.ndarray | None:
-    """Near-optimal smooth trajectory of ``n`` waypoints from ``start`` to ``goal`` (``None`` if unreachable).
+    """Near-optimal smooth trajectory of ``n`` waypoints from ``start`` to ``goal`` (``None`` if unreachable),
+    keeping ``clearance`` from every obstacle.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.maze.env import default_maze
+    >>> from benchmarks.maze.env import default_maze
     >>> maze = default_maze()
     >>> path = smooth_planner(maze, np.array([0.1, 0.05]), np.array([0.1, 0.95]), 32)
     >>> path.shape, bool(maze.collides(path))
@@ -163,7 +170,7 @@ def smooth_planner(
     """
     graph = VisibilityGraph(maze) if graph is None else graph
     poly = shortest_path(graph, start, goal)
-    return None if poly is None else smooth_path(maze, poly, n)
+    return None if poly is None else smooth_path(maze, poly, n, clearance=clearance)
 
 
 def rrt(
@@ -186,7 +193,7 @@ def rrt(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.maze.env import default_maze
+    >>> from benchmarks.maze.env import default_maze
     >>> maze = default_maze()
     >>> path = rrt(maze, np.array([0.1, 0.05]), np.array([0.1, 0.95]), np.random.default_rng(0))
     >>> bool(maze.collides(path)), path[0].tolist(), path[-1].tolist()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .env import Maze
+from benchmarks.maze.env import Maze
 
 __all__ = ["path_length", "relative_length", "squared_jerk", "success", "summarize"]
 
@@ -58,7 +58,7 @@ def success(maze: Maze, paths: np.ndarray, goals: np.ndarray, *, tolerance: floa
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.maze.env import Maze
+    >>> from benchmarks.maze.env import Maze
     >>> maze = Maze(np.array([[0.4, 0.4, 0.6, 0.6]]))
     >>> paths = np.array([[[0.1, 0.1], [0.9, 0.1]], [[0.1, 0.5], [0.9, 0.5]], [[0.1, 0.1], [0.8, 0.1]]])
     >>> success(maze, paths, np.array([0.9, 0.1])).tolist()            # ok, collides, short of the goal

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ambientloss.maze.env import Maze
-from ambientloss.maze.metrics import path_length, relative_length, squared_jerk, success, summarize
+from benchmarks.maze.env import Maze
+from benchmarks.maze.metrics import path_length, relative_length, squared_jerk, success, summarize
 
 
 def _timed(fx, fy, n):

@@ -1,0 +1,203 @@
+"""One maze run: plan the data, annotate, train every method, evaluate closed loop on held-out queries."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.policy import diffusion
+from benchmarks.policy.classifier import annotate
+from benchmarks.policy.methods import Pools, make_draw
+from benchmarks.policy.rollout import rollout
+from benchmarks.policy.unet import ChunkUnet
+
+from .closed_loop import MazeEpisodes, squared_jerk
+from .data import HORIZON, MARGIN, chunks, decode, plan_demos, queries
+from .env import Maze, make_maze
+from .planners import VisibilityGraph
+
+__all__ = ["VARIANTS", "Config", "Setting", "build", "evaluate", "level_sigma", "run_seed", "train_variant"]
+
+#: rows of the tables: (method, loss)
+VARIANTS = (
+    ("clean", "ambient"),
+    ("cotrain", "ambient"),
+    ("ambient", "ambient"),
+    ("ambient", "denoise"),
+    ("ambient_level", "ambient"),
+    ("ambient_level", "denoise"),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run; :mod:`benchmarks.maze.protocol` freezes the tuned ones."""
+
+    n_clean: int = 100
+    n_low: int = 5000
+    low_stride: int = 4  #: a training row at every 4th step of each RRT trajectory
+    widths: tuple[int, ...] = (32, 64)
+    batch_size: int = 256
+    steps: int = 2000
+    lr: float = 1e-3
+    clean_fraction: float = 0.5
+    classifier_steps: int = 1500
+    eps: float = 0.1  #: tuned: the classifier's margin for sigma_min
+    level: int = 20  #: tuned: the dataset-level sigma_min, as a training timestep
+    sample_steps: int = 10  #: DDIM steps at test time (100 in training)
+    n_exec: int = 8
+    max_steps: int = 150
+    n_val: int = 100
+    n_test: int = 200
+    variants: tuple[tuple[str, str], ...] = VARIANTS
+
+    @classmethod
+    def tiny(cls) -> Config:
+        return cls(
+            n_clean=6,
+            n_low=12,
+            low_stride=8,
+            widths=(8, 16),
+            batch_size=16,
+            steps=3,
+            classifier_steps=3,
+            n_val=3,
+            n_test=4,
+            max_steps=20,
+            sample_steps=2,
+        )
+
+
+@dataclass
+class Setting:
+    """A layout's data for one seed: the pools and the evaluation queries."""
+
+    maze: Maze
+    pools: Pools
+    demos: dict[str, Any]
+    val: tuple[np.ndarray, ...]
+    test: tuple[np.ndarray, ...]
+    data_jerk: dict[str, float] = field(default_factory=dict)
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
+
+
+def build(layout: int | None, cfg: Config, seed: int, cache: Path | None = None) -> Setting:
+    """Plan ``cfg.n_clean`` smooth and ``cfg.n_low`` RRT demonstrations (cached in ``cache``) and the queries."""
+    maze = make_maze(layout)
+    graph = VisibilityGraph(maze, margin=MARGIN)
+    demos = {}
+    for source, n in (("smooth", cfg.n_clean), ("rrt", cfg.n_low)):
+        f = None if cache is None else cache / f"maze-{layout}-{source}-{n}-{seed}.npz"
+        if f is not None and f.exists():
+            z = np.load(f)
+            lengths = z["lengths"]
+            flat = np.split(z["points"], np.cumsum(lengths)[:-1])
+            demos[source] = (flat, z["goals"])
+        else:
+            d = plan_demos(maze, n, source, seed=seed, graph=graph)
+            demos[source] = (d.paths, d.goals)
+            if f is not None:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(f, points=np.concatenate(d.paths), lengths=[len(p) for p in d.paths], goals=d.goals)
+    from .data import Demos
+
+    oc, xc = chunks(Demos(*demos["smooth"]))
+    ol, xl = chunks(Demos(*demos["rrt"]), stride=cfg.low_stride)
+    pools = Pools(_tensor(xc), _tensor(oc), _tensor(xl), _tensor(ol), diffusion.schedule(100))
+    jerk = {k: float(np.mean([squared_jerk(p) for p in v[0]])) for k, v in demos.items()}
+    val = queries(maze, cfg.n_val, seed=10_000 + seed, graph=graph)
+    test = queries(maze, cfg.n_test, seed=20_000 + seed, graph=graph)
+    return Setting(maze, pools, demos, val, test, jerk)
+
+
+def train_variant(
+    s: Setting,
+    method: str,
+    loss: str,
+    cfg: Config,
+    seed: int,
+    *,
+    sigma_min: torch.Tensor | None = None,
+    tick: Callable[[int], object] | None = None,
+) -> torch.nn.Module:
+    """Train one policy: ``method`` in ``METHODS`` (``sigma_min`` of the RRT rows for the ambient ones)."""
+    draw = make_draw(
+        s.pools,
+        batch_size=cfg.batch_size,
+        use_low=method != "clean",
+        sigma_min=sigma_min,
+        loss=loss,
+        clean_fraction=cfg.clean_fraction,
+        seed=seed,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ChunkUnet(2, 6, widths=cfg.widths, groups=min(8, cfg.widths[0]))
+    return diffusion.train(
+        net, draw, diffusion.loss_function(s.pools.table), steps=cfg.steps, lr=cfg.lr, seed=seed, tick=tick
+    )
+
+
+def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: int) -> dict[str, Any]:
+    """Closed-loop episodes on the ``split`` queries (``"val"`` or ``"test"``)."""
+    starts, goals, ref = s.val if split == "val" else s.test
+    env = MazeEpisodes(s.maze, starts, goals, max_steps=cfg.max_steps)
+    g = torch.Generator().manual_seed(seed)
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        x = diffusion.ddim_sample(
+            model, torch.as_tensor(obs), s.pools.table, (HORIZON, 2), steps=cfg.sample_steps, generator=g
+        )
+        return decode(x.numpy().astype(np.float64), obs.astype(np.float64))
+
+    m = rollout(env, policy, n_exec=cfg.n_exec)
+    ok = m["success"]
+    return {
+        "success": float(ok.mean()),
+        "jerk": float(np.mean(m["jerk"][ok])) if ok.any() else float("nan"),
+        "length": float(np.mean(m["length"][ok] / ref[ok])) if ok.any() else float("nan"),
+        "collided": float(m["collided"].mean()),
+        "paths": m["paths"],
+    }
+
+
+def replace(cfg: Config, **changes: Any) -> Config:
+    return dataclasses.replace(cfg, **changes)
+
+
+def level_sigma(s: Setting, timestep: int, n: int) -> torch.Tensor:
+    """The dataset-level ``sigma_min``: the table's level at ``timestep`` for all ``n`` RRT rows."""
+    return torch.full((n,), float(s.pools.table.sigmas[timestep]))
+
+
+def run_seed(
+    s: Setting, cfg: Config, seed: int, split: str, tick: Callable[[int], object] | None = None
+) -> dict[str, Any]:
+    """Every variant of ``cfg.variants`` for one seed, evaluated on ``split``."""
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"variants": {}}
+    ann = None
+    if any(m == "ambient" for m, _ in cfg.variants):
+        ann = annotate(s.pools, seed=seed, steps=cfg.classifier_steps, eps=cfg.eps)
+        out["classifier_accuracy"] = ann.accuracy
+        out["sigma_min"] = ann.sigma_min.numpy()
+    for method, loss in cfg.variants:
+        sm = None
+        if method == "ambient":
+            sm = ann.sigma_min if ann is not None else None
+        elif method == "ambient_level":
+            sm = level_sigma(s, cfg.level, len(s.pools.xl))
+        model = train_variant(s, method, loss, cfg, seed, sigma_min=sm, tick=tick)
+        out["variants"][f"{method}:{loss}"] = evaluate(model, s, split, cfg, seed)
+    out["seconds"] = time.perf_counter() - t0
+    return out

@@ -1,0 +1,174 @@
+"""The maze protocol: tune on validation queries of the default layout, freeze, then run the test configuration.
+
+``tune`` trains, on seed 0 of the default layout, clean only and co-training (the references), the
+per-sample classifier variant at every candidate ``eps`` and the dataset-level variant at every
+candidate timestep, each with both losses, and evaluates them on the **validation** queries. For each
+ambient row it keeps the candidate with the highest validation success among those whose squared jerk
+stays within ``JERK_CAP`` times clean only's (the lowest jerk when none does), and names the protocol's
+ambient variant by the same rule across rows. The choices go to ``protocol.json``; ``final`` reads it and
+runs only **test** queries, on layouts and seeds of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.policy.classifier import balanced_accuracy, fit, sigma_min_of
+
+from .experiment import VARIANTS, Config, Setting, build, evaluate, level_sigma, replace, train_variant
+
+__all__ = ["EPS", "JERK_CAP", "LEVELS", "final", "select", "tune"]
+
+EPS = (0.05, 0.15)  #: candidate classifier margins
+LEVELS = (20, 45)  #: candidate dataset-level timesteps (of 100)
+JERK_CAP = 1.2
+
+
+def select(candidates: dict[Any, dict[str, float]], clean_jerk: float) -> Any:
+    """The key with the highest success among ``jerk <= JERK_CAP * clean_jerk``; else the lowest jerk.
+
+    Examples
+    --------
+    >>> select({1: {"success": 0.9, "jerk": 3.0}, 2: {"success": 0.8, "jerk": 1.0}}, clean_jerk=1.0)
+    2
+    """
+    ok = {k: v for k, v in candidates.items() if v["jerk"] <= JERK_CAP * clean_jerk}
+    if ok:
+        return max(ok, key=lambda k: (ok[k]["success"], -ok[k]["jerk"]))
+    return min(candidates, key=lambda k: candidates[k]["jerk"] if math.isfinite(candidates[k]["jerk"]) else math.inf)
+
+
+def _brief(r: dict[str, Any]) -> dict[str, float]:
+    return {k: r[k] for k in ("success", "jerk", "length", "collided")}
+
+
+def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = print) -> dict[str, Any]:
+    """Run the validation sweep of the module docstring; returns the protocol (JSON-ready)."""
+    s = build(None, cfg, 0, cache)
+    val: dict[str, Any] = {}
+    for method in ("clean", "cotrain"):
+        val[method] = _brief(evaluate(train_variant(s, method, "ambient", cfg, 0), s, "val", cfg, 0))
+        log(f"val {method}: {val[method]}")
+    clean_jerk = val["clean"]["jerk"]
+    clf = fit(s.pools, seed=0, steps=cfg.classifier_steps)
+    accuracy = {t: balanced_accuracy(clf, s.pools, t, n=2000, seed=1) for t in (0, 5, 10, 20, 40)}
+    chosen: dict[str, Any] = {}
+    for loss in ("ambient", "denoise"):
+        by_eps = {}
+        for eps in EPS:
+            sm = sigma_min_of(clf, s.pools, eps=eps, seed=0)
+            by_eps[eps] = _brief(evaluate(train_variant(s, "ambient", loss, cfg, 0, sigma_min=sm), s, "val", cfg, 0))
+            log(f"val ambient:{loss} eps={eps}: {by_eps[eps]}")
+        by_level = {}
+        for level in LEVELS:
+            sm = level_sigma(s, level, len(s.pools.xl))
+            by_level[level] = _brief(
+                evaluate(train_variant(s, "ambient_level", loss, cfg, 0, sigma_min=sm), s, "val", cfg, 0)
+            )
+            log(f"val ambient_level:{loss} level={level}: {by_level[level]}")
+        e, lv = select(by_eps, clean_jerk), select(by_level, clean_jerk)
+        chosen[f"ambient:{loss}"] = {"eps": e, **by_eps[e], "candidates": {str(k): v for k, v in by_eps.items()}}
+        chosen[f"ambient_level:{loss}"] = {
+            "level": lv,
+            **by_level[lv],
+            "candidates": {str(k): v for k, v in by_level.items()},
+        }
+    best = select(dict(chosen.items()), clean_jerk)
+    return {
+        "config": {k: v for k, v in cfg.__dict__.items() if k != "variants"},
+        "validation": {**val, **chosen},
+        "classifier_accuracy": accuracy,
+        "protocol_variant": best,
+        "rule": f"highest validation success with jerk <= {JERK_CAP} x clean only's; else lowest jerk",
+    }
+
+
+def config_of(protocol: dict[str, Any], **changes: Any) -> tuple[Config, dict[str, Any]]:
+    """The frozen :class:`Config` and the per-row settings (``eps`` / ``level``) of a protocol."""
+    fields = dict(protocol["config"])
+    fields["widths"] = tuple(fields["widths"])
+    cfg = replace(Config(**fields), **changes)
+    per_row = {k: v for k, v in protocol["validation"].items() if ":" in k}
+    return cfg, per_row
+
+
+def run_final_seed(
+    s: Setting,
+    cfg: Config,
+    per_row: dict[str, Any],
+    seed: int,
+    variants: tuple[tuple[str, str], ...],
+    log: Callable[[str], object] = print,
+) -> dict[str, Any]:
+    """Every variant on the test queries for one seed (the classifier is trained once per seed)."""
+    out: dict[str, Any] = {"variants": {}}
+    clf = None
+    for method, loss in variants:
+        name = f"{method}:{loss}"
+        sm = None
+        if method == "ambient":
+            if clf is None:
+                clf = fit(s.pools, seed=seed, steps=cfg.classifier_steps)
+                out["classifier_accuracy"] = {
+                    t: balanced_accuracy(clf, s.pools, t, n=2000, seed=seed + 1) for t in (0, 5, 10, 20, 40)
+                }
+            sm = sigma_min_of(clf, s.pools, eps=per_row[name]["eps"], seed=seed)
+            out.setdefault("sigma_min_timesteps", {})[name] = np.asarray(s.pools.table.timestep_for_sigma(sm)).tolist()[
+                :2000
+            ]
+        elif method == "ambient_level":
+            sm = level_sigma(s, per_row[name]["level"], len(s.pools.xl))
+        r = evaluate(train_variant(s, method, loss, cfg, seed, sigma_min=sm), s, "test", cfg, seed)
+        out["variants"][name] = r
+        log(f"test {name} seed {seed}: " + ", ".join(f"{k}={r[k]:.3f}" for k in ("success", "jerk", "length")))
+    return out
+
+
+def final(
+    protocol: dict[str, Any],
+    layouts: list[int | None],
+    seeds: list[int],
+    *,
+    cache: Path | None,
+    variants: tuple[tuple[str, str], ...] = VARIANTS,
+    log: Callable[[str], object] = print,
+    **changes: Any,
+) -> dict[str, Any]:
+    """The test configuration: ``layouts`` x ``seeds``, every variant, with the protocol's frozen settings."""
+    cfg, per_row = config_of(protocol, **changes)
+    result: dict[str, Any] = {"protocol": protocol, "n_clean": cfg.n_clean, "n_low": cfg.n_low, "layouts": {}}
+    for layout in layouts:
+        runs = []
+        for seed in seeds:
+            s = build(layout, cfg, seed, cache)
+            r = run_final_seed(s, cfg, per_row, seed, variants, log)
+            r["data_jerk"] = s.data_jerk
+            runs.append(r)
+        result["layouts"]["default" if layout is None else f"seed {layout}"] = runs
+    return result
+
+
+def save(obj: Any, path: Path, *, n_paths: int = 30) -> None:
+    """JSON with the first ``n_paths`` executed trajectories of each evaluation (for figures), rounded."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {
+                str(k): [np.round(p, 4).tolist() for p in v[:n_paths]] if k == "paths" else clean(v)
+                for k, v in x.items()
+            }
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+        if isinstance(x, (np.floating, np.integer)):
+            return x.item()
+        return x
+
+    path.write_text(json.dumps(clean(obj), indent=1))

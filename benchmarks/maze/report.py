@@ -1,0 +1,121 @@
+"""Tables, a reading computed from the numbers, and figures for the maze benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.policy.stats import summary
+
+__all__ = ["figures", "reading", "rows", "table"]
+
+LABELS = {
+    "clean:ambient": "clean only",
+    "cotrain:ambient": "co-training",
+    "ambient:ambient": "ambient, classifier sigma_min, ambient loss",
+    "ambient:denoise": "ambient, classifier sigma_min, denoising loss",
+    "ambient_level:ambient": "ambient, dataset sigma_min, ambient loss",
+    "ambient_level:denoise": "ambient, dataset sigma_min, denoising loss",
+}
+
+
+def rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per variant: ``summary`` over seeds of success (%), jerk and relative length."""
+    out = {}
+    for name in runs[0]["variants"]:
+        per = [r["variants"][name] for r in runs]
+        out[name] = {
+            "success": summary([100 * p["success"] for p in per]),
+            "jerk": summary([p["jerk"] for p in per]),
+            "length": summary([p["length"] for p in per]),
+        }
+    return out
+
+
+def table(summ: dict[str, dict[str, dict[str, float]]], data_jerk: float | None = None) -> str:
+    """Markdown: success % and squared jerk, mean ± std [95 % interval]."""
+    lines = [
+        "| method | success % | squared jerk | jerk / clean only | path length / reference |",
+        "|---|---|---|---|---|",
+    ]
+    clean = summ.get("clean:ambient", {}).get("jerk", {}).get("mean", float("nan"))
+    for name, r in summ.items():
+        s, j, ln = r["success"], r["jerk"], r["length"]
+        lines.append(
+            f"| {LABELS.get(name, name)} | {s['mean']:.1f} ± {s['std']:.1f} [{s['low']:.1f}, {s['high']:.1f}] "
+            f"| {j['mean']:.2f} ± {j['std']:.2f} | {j['mean'] / clean:.2f}x | {ln['mean']:.2f} |"
+        )
+    if data_jerk is not None:
+        lines.append(f"\nSquared jerk of the data: smooth {data_jerk:.2f}.")
+    return "\n".join(lines)
+
+
+def reading(summ: dict[str, dict[str, dict[str, float]]], variant: str) -> str:
+    """Two lines from the numbers: the gain co-training buys, and how much of it ``variant`` keeps at what jerk."""
+    c, co, a = (summ[k] for k in ("clean:ambient", "cotrain:ambient", variant))
+    gain = co["success"]["mean"] - c["success"]["mean"]
+    kept = a["success"]["mean"] - c["success"]["mean"]
+    rel_a = a["jerk"]["mean"] / c["jerk"]["mean"]
+    rel_co = co["jerk"]["mean"] / c["jerk"]["mean"]
+    first = (
+        f"Co-training changes success by {gain:+.1f} points over clean only at {rel_co:.2f}x its squared jerk; "
+        f"{LABELS.get(variant, variant)} changes it by {kept:+.1f} points at {rel_a:.2f}x."
+    )
+    if gain > 0:
+        second = (
+            f"Ambient keeps {100 * kept / gain:.0f}% of co-training's success gain at {rel_a:.2f}x clean-only jerk."
+        )
+    else:
+        second = "Co-training does not beat clean only here, so the low-quality data bring no gain to keep."
+    return first + "\n" + second
+
+
+def figures(result: dict[str, Any], out: Path, maze: Any, layout_key: str) -> list[Path]:
+    """Executed trajectories per variant (first seed) and success against jerk with error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    runs = result["layouts"][layout_key]
+    names = list(runs[0]["variants"])
+    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3.2))
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        r = runs[0]["variants"][name]
+        for x0, y0, x1, y1 in maze.obstacles:
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color="0.3"))
+        for p in r.get("paths", [])[:30]:
+            p = np.asarray(p)
+            ax.plot(p[:, 0], p[:, 1], lw=0.7)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[], aspect="equal")
+        ax.set_title(f"{LABELS.get(name, name)}\n{100 * r['success']:.0f}% success", fontsize=7)
+    fig.tight_layout()
+    paths = [out / f"maze-{layout_key.replace(' ', '')}-trajectories.png"]
+    fig.savefig(paths[0], dpi=110)
+    plt.close(fig)
+    summ = rows(runs)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, r in summ.items():
+        ax.errorbar(
+            r["jerk"]["mean"],
+            r["success"]["mean"],
+            xerr=r["jerk"]["std"],
+            yerr=r["success"]["std"],
+            fmt="o",
+            capsize=3,
+            label=LABELS.get(name, name),
+        )
+    ax.set(
+        xlabel="squared jerk of executed trajectories (mean over seeds)",
+        ylabel="success %",
+        title=f"maze {layout_key}: success vs jerk (± std over seeds)",
+    )
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    paths.append(out / f"maze-{layout_key.replace(' ', '')}-success-jerk.png")
+    fig.savefig(paths[1], dpi=110)
+    plt.close(fig)
+    return paths
