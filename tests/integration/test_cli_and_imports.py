@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,19 @@ def test_core_never_imports_a_framework():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_package_ships_no_benchmark_code():
+    """The maze and the other effect benchmarks live in benchmarks/ of the repository, not in the wheel."""
+    import importlib.util
+
+    import ambientloss
+
+    assert importlib.util.find_spec("ambientloss.maze") is None
+    root = Path(ambientloss.__file__).parent
+    assert not [p for p in root.rglob("*.py") if "maze" in p.name or "benchmark" in p.name]
+    code = "import argparse, ambientloss.cli as c; c.build_parser().parse_args(['demo', 'maze'])"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 2  # no such demo
 
 
 def test_demo_table_sums_and_reads_its_own_numbers(capsys):
