@@ -181,11 +181,13 @@ def source_sigma_min(
         msg = f"sources must hold one label per sample ({n}), got shape {labels.shape}"
         raise ValueError(msg)
     host = to_numpy(values)
-    table: dict[Any, float] = {}
-    per_sample = np.empty(n, dtype=np.float64)
-    for label in sorted(set(labels.tolist()), key=repr):
-        member = np.asarray([lab == label for lab in labels.tolist()])
-        level = float(_reduce(np.sort(host[member]), how, np))
-        table[label] = level
-        per_sample[member] = level
-    return xp.asarray(per_sample, dtype=values.dtype, device=device_of(values)), table
+    keys = labels.tolist()
+    unique = sorted(set(keys), key=repr)
+    code_of = {label: i for i, label in enumerate(unique)}
+    codes = np.fromiter((code_of[k] for k in keys), dtype=np.int64, count=n)
+    order = np.lexsort((host, codes))  # by source, then by level: each source's levels sorted, side by side
+    bounds = np.searchsorted(codes[order], np.arange(len(unique) + 1))
+    ordered = host[order]
+    levels = np.array([float(_reduce(ordered[bounds[i] : bounds[i + 1]], how, np)) for i in range(len(unique))])
+    table = {label: float(levels[i]) for i, label in enumerate(unique)}
+    return xp.asarray(levels[codes], dtype=values.dtype, device=device_of(values)), table

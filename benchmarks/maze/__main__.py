@@ -21,7 +21,7 @@ import torch
 from . import report
 from .env import make_maze
 from .experiment import VARIANTS, Config
-from .protocol import final, save, tune
+from .protocol import final, save, tune, tune_pooled
 
 FROZEN = Path(__file__).with_name("protocol.json")
 QUICK = {"n_test": 100}
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.maze", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("stage", choices=["tune", "final", "quick", "tiny", "report"])
+    p.add_argument("stage", choices=["tune", "tune-pooled", "final", "quick", "tiny", "report"])
     p.add_argument("--inputs", nargs="+", type=Path, default=[], help="report: results.json files to merge")
     p.add_argument(
         "--protocol", type=Path, default=FROZEN, help="frozen protocol (default benchmarks/maze/protocol.json)"
@@ -58,12 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         save(protocol, a.out / "protocol.json")
         print(json.dumps({k: protocol[k] for k in ("protocol_variant", "classifier_accuracy")}, indent=1))
         return 0
+    if a.stage == "tune-pooled":
+        protocol = tune_pooled(json.loads(a.protocol.read_text()), cache=a.cache, log=log)
+        save(protocol, a.out / "protocol.json")
+        print(json.dumps({"protocol_variant": protocol["protocol_variant"]}))
+        return 0
     if a.stage == "report":
         return _report(merge([json.loads(f.read_text()) for f in a.inputs]), a.out)
     if a.stage == "tiny":
         cfg = Config.tiny()
-        protocol = tune(cfg, cache=None, log=log)
-        result = final(protocol, [None], [0], cache=None, log=log)
+        protocol = tune_pooled(tune(cfg, cache=None, log=log), cache=None, log=log)
+        result = final(protocol, [None], [0], cache=None, log=log, variants=(*VARIANTS, ("ambient_traj", "ambient")))
     else:
         protocol = json.loads(a.protocol.read_text())
         changes = {} if a.n_clean is None else {"n_clean": a.n_clean}

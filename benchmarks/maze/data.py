@@ -119,6 +119,11 @@ def chunks(demos: Demos, *, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(obs).astype(np.float32), np.concatenate(act).astype(np.float32)
 
 
+def chunk_groups(demos: Demos, *, stride: int = 1) -> np.ndarray:
+    """The demonstration index of each row of :func:`chunks` (same ``stride``)."""
+    return np.concatenate([np.full(len(range(0, len(p), stride)), i) for i, p in enumerate(demos.paths)])
+
+
 def decode(chunk: np.ndarray, obs: np.ndarray) -> np.ndarray:
     """Absolute target positions ``(B, T, 2)`` of model chunks ``(B, T, 2)`` planned at observation ``obs``."""
     cur = (obs[:, 2:4] + 1) / 2

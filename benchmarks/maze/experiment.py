@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ambientloss.annotation import source_sigma_min
 from benchmarks.policy import diffusion
 from benchmarks.policy.classifier import annotate
 from benchmarks.policy.methods import Pools, make_draw
@@ -19,11 +20,21 @@ from benchmarks.policy.rollout import rollout
 from benchmarks.policy.unet import ChunkUnet
 
 from .closed_loop import MazeEpisodes, squared_jerk
-from .data import HORIZON, MARGIN, chunks, decode, plan_demos, queries
+from .data import HORIZON, MARGIN, chunk_groups, chunks, decode, plan_demos, queries
 from .env import Maze, make_maze
 from .planners import VisibilityGraph
 
-__all__ = ["VARIANTS", "Config", "Setting", "build", "evaluate", "level_sigma", "run_seed", "train_variant"]
+__all__ = [
+    "VARIANTS",
+    "Config",
+    "Setting",
+    "build",
+    "evaluate",
+    "level_sigma",
+    "per_demonstration",
+    "run_seed",
+    "train_variant",
+]
 
 #: rows of the tables: (method, loss)
 VARIANTS = (
@@ -85,6 +96,7 @@ class Setting:
     val: tuple[np.ndarray, ...]
     test: tuple[np.ndarray, ...]
     data_jerk: dict[str, float] = field(default_factory=dict)
+    groups: np.ndarray | None = None  #: the RRT demonstration of each low-quality row
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -113,11 +125,12 @@ def build(layout: int | None, cfg: Config, seed: int, cache: Path | None = None)
 
     oc, xc = chunks(Demos(*demos["smooth"]))
     ol, xl = chunks(Demos(*demos["rrt"]), stride=cfg.low_stride)
+    groups = chunk_groups(Demos(*demos["rrt"]), stride=cfg.low_stride)
     pools = Pools(_tensor(xc), _tensor(oc), _tensor(xl), _tensor(ol), diffusion.schedule(100))
     jerk = {k: float(np.mean([squared_jerk(p) for p in v[0]])) for k, v in demos.items()}
     val = queries(maze, cfg.n_val, seed=10_000 + seed, graph=graph)
     test = queries(maze, cfg.n_test, seed=20_000 + seed, graph=graph)
-    return Setting(maze, pools, demos, val, test, jerk)
+    return Setting(maze, pools, demos, val, test, jerk, groups)
 
 
 def train_variant(
@@ -169,6 +182,12 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
         "collided": float(m["collided"].mean()),
         "paths": m["paths"],
     }
+
+
+def per_demonstration(s: Setting, sigma_min: torch.Tensor) -> torch.Tensor:
+    """Per-chunk levels pooled per RRT demonstration (its worst chunk: ``source_sigma_min(reduce="max")``)."""
+    pooled, _ = source_sigma_min(sigma_min, s.groups, reduce="max")
+    return pooled
 
 
 def replace(cfg: Config, **changes: Any) -> Config:

@@ -21,7 +21,17 @@ import numpy as np
 
 from benchmarks.policy.classifier import balanced_accuracy, fit, sigma_min_of
 
-from .experiment import VARIANTS, Config, Setting, build, evaluate, level_sigma, replace, train_variant
+from .experiment import (
+    VARIANTS,
+    Config,
+    Setting,
+    build,
+    evaluate,
+    level_sigma,
+    per_demonstration,
+    replace,
+    train_variant,
+)
 
 __all__ = ["EPS", "JERK_CAP", "LEVELS", "final", "select", "tune"]
 
@@ -89,6 +99,29 @@ def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = prin
     }
 
 
+def tune_pooled(
+    protocol: dict[str, Any], *, cache: Path | None, log: Callable[[str], object] = print
+) -> dict[str, Any]:
+    """Add per-demonstration pooling of the classifier levels (``ambient_traj``) to a tuned protocol.
+
+    Same validation queries, seed and classifier as :func:`tune`; each loss at the ``eps`` that
+    :func:`tune` chose for its per-chunk row; the protocol's variant is re-selected over every row.
+    """
+    cfg, per_row = config_of(protocol)
+    s = build(None, cfg, 0, cache)
+    clf = fit(s.pools, seed=0, steps=cfg.classifier_steps)
+    val = protocol["validation"]
+    for loss in ("ambient", "denoise"):
+        eps = per_row[f"ambient:{loss}"]["eps"]
+        sm = per_demonstration(s, sigma_min_of(clf, s.pools, eps=eps, seed=0))
+        r = _brief(evaluate(train_variant(s, "ambient_traj", loss, cfg, 0, sigma_min=sm), s, "val", cfg, 0))
+        log(f"val ambient_traj:{loss} eps={eps}: {r}")
+        val[f"ambient_traj:{loss}"] = {"eps": eps, **r}
+    rows = {k: v for k, v in val.items() if ":" in k and not k.startswith(("clean", "cotrain"))}
+    protocol["protocol_variant"] = select(rows, val["clean"]["jerk"])
+    return protocol
+
+
 def config_of(protocol: dict[str, Any], **changes: Any) -> tuple[Config, dict[str, Any]]:
     """The frozen :class:`Config` and the per-row settings (``eps`` / ``level``) of a protocol."""
     fields = dict(protocol["config"])
@@ -112,13 +145,15 @@ def run_final_seed(
     for method, loss in variants:
         name = f"{method}:{loss}"
         sm = None
-        if method == "ambient":
+        if method in ("ambient", "ambient_traj"):
             if clf is None:
                 clf = fit(s.pools, seed=seed, steps=cfg.classifier_steps)
                 out["classifier_accuracy"] = {
                     t: balanced_accuracy(clf, s.pools, t, n=2000, seed=seed + 1) for t in (0, 5, 10, 20, 40)
                 }
             sm = sigma_min_of(clf, s.pools, eps=per_row[name]["eps"], seed=seed)
+            if method == "ambient_traj":
+                sm = per_demonstration(s, sm)
             out.setdefault("sigma_min_timesteps", {})[name] = np.asarray(s.pools.table.timestep_for_sigma(sm)).tolist()[
                 :2000
             ]

@@ -16,6 +16,8 @@ LABELS = {
     "cotrain:ambient": "co-training",
     "ambient:ambient": "ambient, classifier sigma_min, ambient loss",
     "ambient:denoise": "ambient, classifier sigma_min, denoising loss",
+    "ambient_traj:ambient": "ambient, classifier sigma_min per demonstration, ambient loss",
+    "ambient_traj:denoise": "ambient, classifier sigma_min per demonstration, denoising loss",
     "ambient_level:ambient": "ambient, dataset sigma_min, ambient loss",
     "ambient_level:denoise": "ambient, dataset sigma_min, denoising loss",
 }

@@ -91,6 +91,7 @@ def test_tiny_run_writes_a_table_json_and_figures(tmp_path, capsys):
         "ambient:denoise",
         "ambient_level:ambient",
         "ambient_level:denoise",
+        "ambient_traj:ambient",
     }
     assert result["protocol"]["protocol_variant"] in runs[0]["variants"]
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [

@@ -1,0 +1,175 @@
+"""One pushing run: record real and sim demonstrations, annotate the sim chunks, train every method, and
+evaluate it closed loop in ``REAL`` on held-out tasks."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.policy import classifier as chunk_classifier
+from benchmarks.policy import diffusion
+from benchmarks.policy.methods import Pools, make_draw
+from benchmarks.policy.rollout import rollout
+from benchmarks.policy.unet import ChunkUnet
+
+from . import joint
+from .data import HORIZON, chunks, decode, demos, normalise_obs
+from .env import REAL, SIM, BatchEnv, Layout, Tasks, make_layout, sample_tasks
+
+__all__ = ["LEVELS_REPORTED", "VARIANTS", "Annotator", "Config", "Setting", "brief", "build", "dataset_shapes",
+           "evaluate", "level_sigma", "replace", "train_variant"]
+
+#: rows of the tables: (method, loss)
+VARIANTS = (
+    ("clean", "ambient"),
+    ("cotrain", "ambient"),
+    ("ambient", "ambient"),
+    ("ambient", "denoise"),
+    ("ambient_level", "ambient"),
+)
+LEVELS_REPORTED = (0, 5, 10, 20, 40)  #: timesteps at which classifier accuracy is reported
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run; :mod:`benchmarks.push.protocol` freezes the tuned ones."""
+
+    n_real: int = 50
+    n_sim: int = 2000
+    sim_stride: int = 4  #: a training row at every 4th step of each sim demonstration
+    widths: tuple[int, ...] = (32, 64)
+    batch_size: int = 128
+    steps: int = 1600  #: tuned
+    lr: float = 1e-3
+    cotrain_fraction: float = 0.5  #: co-training's source weight (fixed)
+    clean_fraction: float = 0.5  #: tuned: the real share of each batch for the ambient methods
+    classifier_input: str = "joint"  #: tuned: "chunk" (chunk only) or "joint" (chunk and observation)
+    classifier_steps: int = 1000
+    eps: float = 0.1  #: tuned: the classifier's margin for sigma_min
+    level: int = 20  #: tuned: the dataset-level sigma_min, as a training timestep
+    sample_steps: int = 10  #: DDIM steps at test time (100 in training)
+    n_exec: int = 8
+    max_steps: int = 150
+    n_val: int = 100
+    n_test: int = 200
+    n_traces: int = 20
+
+    @classmethod
+    def tiny(cls) -> Config:
+        return cls(n_real=3, n_sim=6, sim_stride=8, widths=(8, 16), batch_size=16, steps=3, classifier_steps=3,
+                   n_val=3, n_test=4, max_steps=12, sample_steps=2, n_traces=2)
+
+
+def replace(cfg: Config, **changes: Any) -> Config:
+    return dataclasses.replace(cfg, **changes)
+
+
+@dataclass
+class Setting:
+    """A layout's data for one seed: training pools, held-out rows for the classifier, evaluation tasks."""
+
+    layout: Layout
+    pools: Pools
+    heldout: Pools
+    val: Tasks
+    test: Tasks
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
+
+
+def _pools(real: list, sim: list, stride: int) -> Pools:
+    oc, xc = chunks(real)
+    ol, xl = chunks(sim, stride=stride)
+    return Pools(_tensor(xc), _tensor(oc), _tensor(xl), _tensor(ol), diffusion.schedule(100))
+
+
+def build(layout_seed: int | None, cfg: Config, seed: int, cache: Path | None = None) -> Setting:
+    """Demonstrations (``cfg.n_real`` in ``REAL``, ``cfg.n_sim`` in ``SIM``), held-out demonstrations for the
+    classifier (a quarter as many, other seeds) and the validation / test tasks (other seeds again)."""
+    layout = make_layout(layout_seed)
+    pools = _pools(demos(layout, cfg.n_real, REAL, [seed, 0], cache), demos(layout, cfg.n_sim, SIM, [seed, 1], cache),
+                   cfg.sim_stride)
+    held = _pools(demos(layout, max(2, cfg.n_real // 4), REAL, [seed, 2], cache),
+                  demos(layout, max(2, cfg.n_sim // 16), SIM, [seed, 3], cache), cfg.sim_stride)
+    val = sample_tasks(layout, cfg.n_val, np.random.default_rng([10_000 + seed, 5]))
+    test = sample_tasks(layout, cfg.n_test, np.random.default_rng([20_000 + seed, 5]))
+    return Setting(layout, pools, held, val, test)
+
+
+class Annotator:
+    """The real-vs-sim classifier of one setting (``"chunk"`` or ``"joint"`` input) and its ``sigma_min``."""
+
+    def __init__(self, s: Setting, kind: str, *, seed: int, steps: int) -> None:
+        if kind not in ("chunk", "joint"):
+            raise ValueError(f"classifier input must be 'chunk' or 'joint', got {kind!r}")
+        self.s, self.kind, self.seed = s, kind, seed
+        fit = joint.fit if kind == "joint" else chunk_classifier.fit
+        self.model = fit(s.pools, seed=seed, steps=steps)
+
+    def accuracy(self, timesteps: tuple[int, ...] = LEVELS_REPORTED) -> dict[int, float]:
+        """Balanced accuracy on the held-out rows at each training timestep."""
+        h = self.s.heldout
+        sig = self.s.pools.table.sigmas
+        return {t: joint.accuracy(self.model, (h.xc, h.oc), (h.xl, h.ol), float(sig[t]), seed=self.seed + 1,
+                                  joint=self.kind == "joint", top=float(sig[-1])) for t in timesteps}
+
+    def sigma_min(self, eps: float) -> torch.Tensor:
+        fn = joint.sigma_min_of if self.kind == "joint" else chunk_classifier.sigma_min_of
+        return fn(self.model, self.s.pools, eps=eps, seed=self.seed)
+
+
+def level_sigma(s: Setting, timestep: int) -> torch.Tensor:
+    """The dataset-level ``sigma_min``: the table's level at ``timestep`` for every sim row."""
+    return torch.full((len(s.pools.xl),), float(s.pools.table.sigmas[timestep]))
+
+
+def train_variant(s: Setting, method: str, loss: str, cfg: Config, seed: int, *, sigma_min: torch.Tensor | None = None,
+                  tick: Callable[[int], object] | None = None) -> torch.nn.Module:
+    """Train one policy (``sigma_min`` of the sim rows for the ambient methods)."""
+    fraction = cfg.cotrain_fraction if method == "cotrain" else cfg.clean_fraction
+    draw = make_draw(s.pools, batch_size=cfg.batch_size, use_low=method != "clean", sigma_min=sigma_min, loss=loss,
+                     clean_fraction=fraction, seed=seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ChunkUnet(2, BatchEnv.obs_dim, widths=cfg.widths, groups=min(8, cfg.widths[0]))
+    return diffusion.train(net, draw, diffusion.loss_function(s.pools.table), steps=cfg.steps, lr=cfg.lr, seed=seed,
+                           tick=tick)
+
+
+def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: int) -> dict[str, Any]:
+    """Closed-loop episodes in ``REAL`` on the ``split`` tasks (``"val"`` or ``"test"``)."""
+    env = BatchEnv(s.layout, s.val if split == "val" else s.test, REAL, max_steps=cfg.max_steps)
+    g = torch.Generator().manual_seed(seed)
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        o = normalise_obs(obs)
+        x = diffusion.ddim_sample(model, _tensor(o), s.pools.table, (HORIZON, 2), steps=cfg.sample_steps,
+                                  generator=g)
+        return decode(x.numpy().astype(np.float64), o)
+
+    m = rollout(env, policy, n_exec=cfg.n_exec)
+    ok = m["success"]
+    return {
+        "success": float(ok.mean()),
+        "final_distance": float(m["final_distance"].mean()),
+        "steps": float(m["steps"][ok].mean()) if ok.any() else float("nan"),
+        "traces": env.trace[: cfg.n_traces],
+    }
+
+
+def brief(r: dict[str, Any]) -> dict[str, float]:
+    """The numbers of an evaluation, without the traces."""
+    return {k: r[k] for k in ("success", "final_distance", "steps")}
+
+
+def dataset_shapes(s: Setting) -> dict[str, int]:
+    return {"real_rows": len(s.pools.xc), "sim_rows": len(s.pools.xl)}
+

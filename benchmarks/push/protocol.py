@@ -1,0 +1,185 @@
+"""The pushing protocol: tune on validation tasks of the default layout, freeze, then run the test configuration.
+
+``tune`` works on seed 0 of the default layout and evaluates every candidate on the **validation** tasks:
+
+1. training steps (``STEPS``): clean only and co-training at each; the count with the higher mean success;
+2. the classifier's input (``INPUTS``): chunk only or chunk and observation (:mod:`benchmarks.push.joint`),
+   whichever has the higher mean balanced accuracy on held-out demonstrations at timesteps 0, 5, 10 and 20;
+3. the classifier margin ``eps`` (``EPS``), separately for the ambient and the denoising loss;
+4. the dataset-level ``sigma_min`` (``LEVELS``, as timesteps), with the ambient loss;
+5. the real share of each batch for the ambient methods (``FRACTIONS``), on the ambient-loss row at its ``eps``.
+
+Ties go to the earlier candidate. The protocol's headline variant is the per-sample row (ambient or denoising
+loss) with the higher validation success. ``final`` reads the frozen choices and runs only **test** tasks, on
+layouts and seeds of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .experiment import (
+    LEVELS_REPORTED,
+    VARIANTS,
+    Annotator,
+    Config,
+    Setting,
+    brief,
+    build,
+    dataset_shapes,
+    evaluate,
+    level_sigma,
+    replace,
+    train_variant,
+)
+
+__all__ = ["EPS", "FRACTIONS", "INPUTS", "LEVELS", "STEPS", "config_of", "final", "save", "select", "tune"]
+
+STEPS = (800, 1600)
+INPUTS = ("chunk", "joint")
+EPS = (0.05, 0.15)
+LEVELS = (10, 30)
+FRACTIONS = (0.5, 0.25)
+
+
+def select(candidates: dict[Any, dict[str, float]]) -> Any:
+    """The key with the highest success, then the lowest final distance, then the earliest.
+
+    Examples
+    --------
+    >>> select({1: {"success": 0.5, "final_distance": 0.1}, 2: {"success": 0.6, "final_distance": 0.2}})
+    2
+    """
+    keys = list(candidates)
+    return max(keys, key=lambda k: (candidates[k]["success"], -candidates[k]["final_distance"], -keys.index(k)))
+
+
+def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = print,
+         steps_candidates: tuple[int, ...] = STEPS) -> dict[str, Any]:
+    """Run the validation sweep of the module docstring; returns the protocol (JSON-ready)."""
+    s = build(None, cfg, 0, cache)
+    v = lambda c, method, loss, sm=None: brief(evaluate(train_variant(s, method, loss, c, 0, sigma_min=sm), s, "val",  # noqa: E731
+                                                        c, 0))
+    by_steps: dict[int, dict[str, Any]] = {}
+    for steps in steps_candidates:
+        c = replace(cfg, steps=steps)
+        by_steps[steps] = {m: v(c, m, "ambient") for m in ("clean", "cotrain")}
+        log(f"val steps={steps}: {by_steps[steps]}")
+    mean = {k: {m: float(np.mean([r[m] for r in d.values()])) for m in ("success", "final_distance")}
+            for k, d in by_steps.items()}
+    cfg = replace(cfg, steps=select(mean))
+    accuracy, annotators = {}, {}
+    for kind in INPUTS:
+        annotators[kind] = Annotator(s, kind, seed=0, steps=cfg.classifier_steps)
+        accuracy[kind] = annotators[kind].accuracy()
+        log(f"classifier {kind}: {accuracy[kind]}")
+    score = {k: float(np.mean([a[t] for t in (0, 5, 10, 20)])) for k, a in accuracy.items()}
+    kind = max(INPUTS, key=lambda k: (score[k], -INPUTS.index(k)))
+    cfg = replace(cfg, classifier_input=kind)
+    ann = annotators[kind]
+    sigma = {eps: ann.sigma_min(eps) for eps in EPS}
+    chosen: dict[str, Any] = {}
+    for loss in ("ambient", "denoise"):
+        by_eps = {eps: v(cfg, "ambient", loss, sigma[eps]) for eps in EPS}
+        log(f"val ambient:{loss} by eps: {by_eps}")
+        e = select(by_eps)
+        chosen[f"ambient:{loss}"] = {"eps": e, **by_eps[e], "candidates": {str(k): r for k, r in by_eps.items()}}
+    by_level = {lv: v(cfg, "ambient_level", "ambient", level_sigma(s, lv)) for lv in LEVELS}
+    log(f"val ambient_level:ambient by level: {by_level}")
+    lv = select(by_level)
+    chosen["ambient_level:ambient"] = {"level": lv, **by_level[lv],
+                                       "candidates": {str(k): r for k, r in by_level.items()}}
+    e = chosen["ambient:ambient"]["eps"]
+    by_fraction = {FRACTIONS[0]: brief(chosen["ambient:ambient"])}
+    for f in FRACTIONS[1:]:
+        by_fraction[f] = v(replace(cfg, clean_fraction=f), "ambient", "ambient", sigma[e])
+    log(f"val ambient:ambient by clean_fraction: {by_fraction}")
+    cfg = replace(cfg, clean_fraction=select(by_fraction))
+    best = select({k: chosen[k] for k in ("ambient:ambient", "ambient:denoise")})
+    timesteps = {str(e): np.bincount(np.asarray(s.pools.table.timestep_for_sigma(sm)), minlength=100).tolist()
+                 for e, sm in sigma.items()}
+    return {
+        "config": dict(cfg.__dict__),
+        "validation": {"clean:ambient": by_steps[cfg.steps]["clean"], "cotrain:ambient": by_steps[cfg.steps]["cotrain"],
+                       **chosen, "by_steps": {str(k): d for k, d in by_steps.items()},
+                       "by_clean_fraction": {str(k): d for k, d in by_fraction.items()}},
+        "classifier_accuracy": accuracy,
+        "classifier_score": score,
+        "sigma_min_timestep_histogram": timesteps,
+        "protocol_variant": best,
+        "data": dataset_shapes(s),
+        "candidates": {"steps": steps_candidates, "inputs": INPUTS, "eps": EPS, "levels": LEVELS,
+                       "clean_fraction": FRACTIONS},
+        "rule": "highest validation success, then lowest final distance, then the earlier candidate",
+    }
+
+
+def config_of(protocol: dict[str, Any], **changes: Any) -> tuple[Config, dict[str, Any]]:
+    """The frozen :class:`Config` and the per-row settings (``eps`` / ``level``) of a protocol."""
+    fields = dict(protocol["config"])
+    fields["widths"] = tuple(fields["widths"])
+    per_row = {k: v for k, v in protocol["validation"].items() if k.startswith("ambient")}
+    return replace(Config(**fields), **changes), per_row
+
+
+def run_final_seed(s: Setting, cfg: Config, per_row: dict[str, Any], seed: int, variants: tuple[tuple[str, str], ...],
+                   log: Callable[[str], object] = print) -> dict[str, Any]:
+    """Every variant on the test tasks for one seed (the classifier is trained once per seed)."""
+    out: dict[str, Any] = {"seed": seed, "variants": {}, "data": dataset_shapes(s)}
+    ann = None
+    for method, loss in variants:
+        name = f"{method}:{loss}"
+        sm = None
+        if method == "ambient":
+            if ann is None:
+                ann = Annotator(s, cfg.classifier_input, seed=seed, steps=cfg.classifier_steps)
+                out["classifier_accuracy"] = ann.accuracy(LEVELS_REPORTED)
+                log(f"classifier ({cfg.classifier_input}) seed {seed}: {out['classifier_accuracy']}")
+            sm = ann.sigma_min(per_row[name]["eps"])
+            out.setdefault("sigma_min_timestep_histogram", {})[name] = np.bincount(
+                np.asarray(s.pools.table.timestep_for_sigma(sm)), minlength=100).tolist()
+        elif method == "ambient_level":
+            sm = level_sigma(s, per_row[name]["level"])
+        r = evaluate(train_variant(s, method, loss, cfg, seed, sigma_min=sm), s, "test", cfg, seed)
+        out["variants"][name] = r
+        log(f"test {name} seed {seed}: " + ", ".join(f"{k}={v:.3f}" for k, v in brief(r).items()))
+    return out
+
+
+def final(protocol: dict[str, Any], layouts: list[int | None], seeds: list[int], *, cache: Path | None,
+          variants: tuple[tuple[str, str], ...] = VARIANTS, log: Callable[[str], object] = print,
+          partial: Path | None = None, **changes: Any) -> dict[str, Any]:
+    """The test configuration: ``layouts`` x ``seeds``, every variant, with the protocol's frozen settings
+    (saved to ``partial`` after every seed)."""
+    cfg, per_row = config_of(protocol, **changes)
+    result: dict[str, Any] = {"protocol": protocol, "n_real": cfg.n_real, "n_sim": cfg.n_sim, "n_test": cfg.n_test,
+                              "layouts": {}}
+    for layout in layouts:
+        runs = result["layouts"].setdefault("default" if layout is None else f"seed {layout}", [])
+        for seed in seeds:
+            runs.append(run_final_seed(build(layout, cfg, seed, cache), cfg, per_row, seed, variants, log))
+            if partial is not None:
+                save(result, partial)
+    return result
+
+
+def save(obj: Any, path: Path) -> None:
+    """JSON without the executed traces."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items() if k != "traces"}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+        if isinstance(x, (np.floating, np.integer)):
+            return x.item()
+        return x
+
+    path.write_text(json.dumps(clean(obj), indent=1))
