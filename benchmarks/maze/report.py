@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ LABELS = {
 def rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per variant: ``summary`` over seeds of success (%), jerk and relative length."""
     out = {}
-    for name in runs[0]["variants"]:
-        per = [r["variants"][name] for r in runs]
+    names = list(dict.fromkeys(name for r in runs for name in r["variants"]))
+    order = list(LABELS)
+    for name in sorted(names, key=lambda n: order.index(n) if n in order else len(order)):
+        per = [r["variants"][name] for r in runs if name in r["variants"]]  # rows may have run on fewer seeds
         out[name] = {
             "success": summary([100 * p["success"] for p in per]),
             "jerk": summary([p["jerk"] for p in per]),
@@ -39,14 +42,15 @@ def rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
 def table(summ: dict[str, dict[str, dict[str, float]]], data_jerk: float | None = None) -> str:
     """Markdown: success % and squared jerk, mean ± std [95 % interval]."""
     lines = [
-        "| method | success % | squared jerk | jerk / clean only | path length / reference |",
-        "|---|---|---|---|---|",
+        "| method | seeds | success % | squared jerk | jerk / clean only | path length / reference |",
+        "|---|---|---|---|---|---|",
     ]
     clean = summ.get("clean:ambient", {}).get("jerk", {}).get("mean", float("nan"))
     for name, r in summ.items():
         s, j, ln = r["success"], r["jerk"], r["length"]
         lines.append(
-            f"| {LABELS.get(name, name)} | {s['mean']:.1f} ± {s['std']:.1f} [{s['low']:.1f}, {s['high']:.1f}] "
+            f"| {LABELS.get(name, name)} | {s['n']} "
+            f"| {s['mean']:.1f} ± {s['std']:.1f} [{s['low']:.1f}, {s['high']:.1f}] "
             f"| {j['mean']:.2f} ± {j['std']:.2f} | {j['mean'] / clean:.2f}x | {ln['mean']:.2f} |"
         )
     if data_jerk is not None:
@@ -83,17 +87,26 @@ def figures(result: dict[str, Any], out: Path, maze: Any, layout_key: str) -> li
     from matplotlib.patches import Rectangle
 
     runs = result["layouts"][layout_key]
-    names = list(runs[0]["variants"])
-    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3.2))
-    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
-        r = runs[0]["variants"][name]
+    order = list(LABELS)
+    names = sorted(
+        dict.fromkeys(name for r in runs for name in r["variants"]),
+        key=lambda n: order.index(n) if n in order else len(order),
+    )
+    cols = min(4, len(names))
+    rows_ = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(3.2 * cols, 3.6 * rows_), squeeze=False)
+    for ax in axes.flat[len(names) :]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names, strict=False):
+        seed, r = next((i, run["variants"][name]) for i, run in enumerate(runs) if name in run["variants"])
         for x0, y0, x1, y1 in maze.obstacles:
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color="0.3"))
         for p in r.get("paths", [])[:30]:
             p = np.asarray(p)
             ax.plot(p[:, 0], p[:, 1], lw=0.7)
         ax.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[], aspect="equal")
-        ax.set_title(f"{LABELS.get(name, name)}\n{100 * r['success']:.0f}% success", fontsize=7)
+        label = textwrap.fill(LABELS.get(name, name), 38)
+        ax.set_title(f"{label}\n{100 * r['success']:.0f}% success (seed {seed})", fontsize=7)
     fig.tight_layout()
     paths = [out / f"maze-{layout_key.replace(' ', '')}-trajectories.png"]
     fig.savefig(paths[0], dpi=110)
