@@ -24,7 +24,7 @@ from .experiment import VARIANTS, Config
 from .protocol import final, save, tune, tune_pooled
 
 FROZEN = Path(__file__).with_name("protocol.json")
-QUICK = {"n_test": 100, "steps": 1500}  # 2 seeds of 3 rows in <= 10 min on 2 cores
+QUICK = {"n_test": 100, "steps": 1200}  # 2 seeds of 3 rows in <= 10 min on 2 cores
 QUICK_VARIANTS = (("clean", "ambient"), ("cotrain", "ambient"))
 
 
@@ -89,8 +89,9 @@ def merge(results: list[dict]) -> dict:
     out["seconds"] = sum(r.get("seconds", 0.0) for r in results)
     for r in results:
         for key, runs in r["layouts"].items():
-            mine = out["layouts"].setdefault(key, [{"variants": {}} for _ in runs])
-            for m, run in zip(mine, runs, strict=True):
+            mine = out["layouts"].setdefault(key, [])
+            mine.extend({"variants": {}} for _ in range(len(runs) - len(mine)))
+            for m, run in zip(mine, runs, strict=False):
                 m["variants"].update(run["variants"])
                 m.update({k: v for k, v in run.items() if k != "variants"})
     return out
@@ -102,7 +103,8 @@ def _report(result: dict, out: Path) -> int:
     for key, runs in result["layouts"].items():
         summ = report.rows(runs)
         print(f"\n## maze {key} ({len(runs)} seeds, {result['n_clean']} smooth + {result['n_low']} RRT)\n")
-        print(report.table(summ, float(sum(r["data_jerk"]["smooth"] for r in runs) / len(runs))))
+        data = [r["data_jerk"]["smooth"] for r in runs if "data_jerk" in r]
+        print(report.table(summ, float(sum(data) / len(data)) if data else None))
         if chosen in summ and "clean:ambient" in summ and "cotrain:ambient" in summ:
             print("\n" + report.reading(summ, chosen))
         report.figures(result, out, make_maze(None if key == "default" else int(key.split()[1])), key)
