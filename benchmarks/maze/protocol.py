@@ -11,7 +11,6 @@ runs only **test** queries, on layouts and seeds of its own.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.policy.classifier import balanced_accuracy, fit, sigma_min_of
+from benchmarks.policy.io import write_json
 
 from .experiment import (
     VARIANTS,
@@ -191,19 +191,4 @@ def final(
 
 def save(obj: Any, path: Path, *, n_paths: int = 30) -> None:
     """JSON with the first ``n_paths`` executed trajectories of each evaluation (for figures), rounded."""
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {
-                str(k): [np.round(p, 4).tolist() for p in v[:n_paths]] if k == "paths" else clean(v)
-                for k, v in x.items()
-            }
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-        if isinstance(x, (np.floating, np.integer)):
-            return x.item()
-        return x
-
-    path.write_text(json.dumps(clean(obj), indent=1))
+    write_json(obj, path, head={"paths": n_paths})

@@ -16,12 +16,13 @@ layouts and seeds of its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.policy.io import write_json
 
 from .experiment import (
     LEVELS_REPORTED,
@@ -170,16 +171,4 @@ def final(protocol: dict[str, Any], layouts: list[int | None], seeds: list[int],
 
 def save(obj: Any, path: Path) -> None:
     """JSON without the executed traces."""
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items() if k != "traces"}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-        if isinstance(x, (np.floating, np.integer)):
-            return x.item()
-        return x
-
-    path.write_text(json.dumps(clean(obj), indent=1))
+    write_json(obj, path, drop={"traces"})
