@@ -1,15 +1,18 @@
-"""JSON output of benchmark runs: NumPy values as plain numbers, bulky entries dropped or shortened."""
+"""Output of benchmark runs: JSON with NumPy values as plain numbers (bulky entries dropped or shortened),
+and progress lines stamped with the seconds since the start."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+import sys
+import time
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable", "write_json"]
+__all__ = ["jsonable", "stamped_log", "write_json"]
 
 
 def jsonable(x: Any, *, drop: Collection[str] = (), head: Mapping[str, int] | None = None) -> Any:
@@ -43,3 +46,13 @@ def jsonable(x: Any, *, drop: Collection[str] = (), head: Mapping[str, int] | No
 def write_json(obj: Any, path: Path, **options: Any) -> None:
     """Write :func:`jsonable` of ``obj`` (``options`` passed on) to ``path``."""
     path.write_text(json.dumps(jsonable(obj, **options), indent=1))
+
+
+def stamped_log(t0: float | None = None) -> Callable[[str], None]:
+    """A ``log(text)`` that prints ``[  12 s] text`` to stderr, counting seconds from ``t0`` (default: now)."""
+    start = time.perf_counter() if t0 is None else t0
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - start:6.0f} s] {text}", file=sys.stderr, flush=True)
+
+    return log

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
+
+from benchmarks.policy.io import stamped_log
 
 from . import report
 from .env import make_layout
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    log = lambda text: print(f"[{time.perf_counter() - t0:6.0f} s] {text}", file=sys.stderr, flush=True)  # noqa: E731
+    log = stamped_log(t0)
     if a.stage == "tune":
         protocol = tune(Config(), cache=a.cache, log=log)
         protocol["seconds"] = time.perf_counter() - t0

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from benchmarks.policy.io import jsonable
+
 from .experiment import Config, build, run_seed
 from .protocol import load, tune
 from .report import figures, reading, summarise, table
@@ -36,13 +38,6 @@ BUDGET_PROBE = [
     {"widths": [16, 32], "batch_size": 64, "steps": 3000, "obs": 11, "logic": 0.21, "seconds": 98},
 ]
 
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    return x
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         proto = tune(Config(), sweep=SWEEP, levels=LEVELS, eps=EPS, log=lambda s: print(s, flush=True))
         proto["budget_probe"] = BUDGET_PROBE
         proto["seconds"] = time.perf_counter() - t0
-        a.protocol.write_text(json.dumps(_jsonable(proto), indent=1) + "\n")
+        a.protocol.write_text(json.dumps(jsonable(proto), indent=1) + "\n")
         print(f"protocol -> {a.protocol}: {proto['config']}, sigma_max {proto['sigma_max']:.3f}, "
               f"harmless up to {proto['harmless_sigma_max']}; {proto['seconds']:.0f} s")
         return 0
@@ -94,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = figures(runs, summ, layouts, a.out)
     result = {"config": dataclasses.asdict(cfg), "protocol": proto, "seeds": seeds, "layouts": layouts,
               "summary": summ, "reading": lines, "runs": runs, "seconds": time.perf_counter() - t0}
-    (a.out / "results.json").write_text(json.dumps(_jsonable(result)) + "\n")
+    (a.out / "results.json").write_text(json.dumps(jsonable(result)) + "\n")
     print(f"wrote {a.out / 'results.json'}, {', '.join(map(str, paths))}; {result['seconds']:.0f} s")
     return 0
 
