@@ -2,7 +2,7 @@
 
     python -m benchmarks.push tune  --out runs/push            # validation sweep -> runs/push/protocol.json
     python -m benchmarks.push final --layouts default 1 --seeds 0 1 2 --out runs/push
-    python -m benchmarks.push quick                            # 2 seeds, default layout, 3 methods
+    python -m benchmarks.push quick                            # 2 seeds side by side, default layout, 3 methods
     python -m benchmarks.push tiny                             # every stage in seconds (a smoke run)
 """
 
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("push-results"))
     p.add_argument("--cache", type=Path, default=Path(".push-cache"), help="recorded demonstrations are kept here")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="seeds run at once in worker processes of one thread each (default: 2 for quick, else 1)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -62,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.stage == "quick":
             layouts, seeds, changes = [None], [0, 1], QUICK
             variants = (*QUICK_VARIANTS, tuple(protocol["protocol_variant"].split(":")))
+        jobs = a.jobs if a.jobs is not None else 2 if a.stage == "quick" else 1
         result = final(protocol, layouts, seeds, cache=a.cache, variants=variants, log=log,
-                       partial=a.out / "results.partial.json", **changes)
+                       partial=a.out / "results.partial.json", jobs=jobs, **changes)
     result["seconds"] = time.perf_counter() - t0
     save(result, a.out / "results.json")
     chosen = result["protocol"]["protocol_variant"]

@@ -17,12 +17,15 @@ layouts and seeds of its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from benchmarks.policy.io import write_json
+from benchmarks.policy.io import stamped_log, write_json
 
 from .experiment import (
     LEVELS_REPORTED,
@@ -152,20 +155,45 @@ def run_final_seed(s: Setting, cfg: Config, per_row: dict[str, Any], seed: int, 
     return out
 
 
+def _final_seed(layout: int | None, cfg: Config, per_row: dict[str, Any], seed: int,
+                variants: tuple[tuple[str, str], ...], cache: Path | None,
+                log: Callable[[str], object] | None = None) -> dict[str, Any]:
+    """One seed of one layout (a worker process logs to stderr; one torch thread per process)."""
+    if log is None:
+        torch.set_num_threads(1)
+        log = stamped_log()
+    return run_final_seed(build(layout, cfg, seed, cache), cfg, per_row, seed, variants, log)
+
+
 def final(protocol: dict[str, Any], layouts: list[int | None], seeds: list[int], *, cache: Path | None,
           variants: tuple[tuple[str, str], ...] = VARIANTS, log: Callable[[str], object] = print,
-          partial: Path | None = None, **changes: Any) -> dict[str, Any]:
+          partial: Path | None = None, jobs: int = 1, **changes: Any) -> dict[str, Any]:
     """The test configuration: ``layouts`` x ``seeds``, every variant, with the protocol's frozen settings
-    (saved to ``partial`` after every seed)."""
+    (saved to ``partial`` after every seed).
+
+    ``jobs > 1`` runs that many (layout, seed) pairs at once in worker processes. Every seed draws from its
+    own generators, so the numbers do not depend on ``jobs``.
+    """
     cfg, per_row = config_of(protocol, **changes)
     result: dict[str, Any] = {"protocol": protocol, "n_real": cfg.n_real, "n_sim": cfg.n_sim, "n_test": cfg.n_test,
                               "layouts": {}}
+    pairs = [(layout, seed) for layout in layouts for seed in seeds]
     for layout in layouts:
-        runs = result["layouts"].setdefault("default" if layout is None else f"seed {layout}", [])
-        for seed in seeds:
-            runs.append(run_final_seed(build(layout, cfg, seed, cache), cfg, per_row, seed, variants, log))
-            if partial is not None:
-                save(result, partial)
+        result["layouts"]["default" if layout is None else f"seed {layout}"] = []
+
+    def keep(layout: int | None, run: dict[str, Any]) -> None:
+        result["layouts"]["default" if layout is None else f"seed {layout}"].append(run)
+        if partial is not None:
+            save(result, partial)
+
+    if jobs <= 1:
+        for layout, seed in pairs:
+            keep(layout, _final_seed(layout, cfg, per_row, seed, variants, cache, log))
+        return result
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_final_seed, layout, cfg, per_row, seed, variants, cache) for layout, seed in pairs]
+        for (layout, _), future in zip(pairs, futures, strict=True):
+            keep(layout, future.result())
     return result
 
 

@@ -82,7 +82,7 @@ def figures(result: dict[str, Any], out: Path, layout: Layout, layout_key: str) 
         seed = runs[0].get("seed", 0)
         ax.set_title(f"{LABELS.get(name, name)}\n{100 * r['success']:.0f}% success (seed {seed})", fontsize=7)
     fig.suptitle(f"push {layout_key}: pusher (blue) and block (red) in REAL", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))  # room for the suptitle above the panel titles
     paths = [out / f"push-{tag}-traces.png"]
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
