@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from benchmarks.policy.chunking import chunk_windows
+
 from .env import Maze, sample_queries
 from .planners import VisibilityGraph, resample, rrt, smooth_planner
 
@@ -109,9 +111,7 @@ def chunks(demos: Demos, *, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """
     obs, act = [], []
     for path, goal in zip(demos.paths, demos.goals, strict=True):
-        n = len(path)
-        t = np.arange(0, n, stride)
-        future = np.minimum(t[:, None] + np.arange(1, HORIZON + 1)[None], n - 1)
+        t, future = chunk_windows(len(path), HORIZON, stride=stride, offset=1)
         prev = path[np.maximum(t - 1, 0)]
         obs.append(observation(prev, path[t], np.broadcast_to(goal, (len(t), 2))))
         previous = np.concatenate([t[:, None], future[:, :-1]], axis=1)

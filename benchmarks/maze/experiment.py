@@ -14,6 +14,7 @@ import torch
 
 from ambientloss.annotation import source_sigma_min
 from benchmarks.policy import diffusion
+from benchmarks.policy.chunking import tensor32
 from benchmarks.policy.classifier import annotate
 from benchmarks.policy.methods import Pools, make_draw
 from benchmarks.policy.rollout import rollout
@@ -99,9 +100,6 @@ class Setting:
     groups: np.ndarray | None = None  #: the RRT demonstration of each low-quality row
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
-
 
 def build(layout: int | None, cfg: Config, seed: int, cache: Path | None = None) -> Setting:
     """Plan ``cfg.n_clean`` smooth and ``cfg.n_low`` RRT demonstrations (cached in ``cache``) and the queries."""
@@ -126,7 +124,7 @@ def build(layout: int | None, cfg: Config, seed: int, cache: Path | None = None)
     oc, xc = chunks(Demos(*demos["smooth"]))
     ol, xl = chunks(Demos(*demos["rrt"]), stride=cfg.low_stride)
     groups = chunk_groups(Demos(*demos["rrt"]), stride=cfg.low_stride)
-    pools = Pools(_tensor(xc), _tensor(oc), _tensor(xl), _tensor(ol), diffusion.schedule(100))
+    pools = Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(100))
     jerk = {k: float(np.mean([squared_jerk(p) for p in v[0]])) for k, v in demos.items()}
     val = queries(maze, cfg.n_val, seed=10_000 + seed, graph=graph)
     test = queries(maze, cfg.n_test, seed=20_000 + seed, graph=graph)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.policy.chunking import chunk_windows
+
 from .env import Dynamics, Layout
 from .expert import expert_demos
 
@@ -53,13 +55,9 @@ def chunks(demos: list[Demo], *, stride: int = 1) -> tuple[np.ndarray, np.ndarra
     >>> o.shape, x.shape, [round(float(v), 3) for v in (x[0, 0, 1], x[0, -1, 1], x[2, 0, 1])]
     ((3, 8), (3, 16, 2), [0.1, 0.3, 0.3])
     """
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
     obs_rows, act_rows = [], []
     for obs, act in demos:
-        n = len(act)
-        t = np.arange(0, n, stride)
-        future = np.minimum(t[:, None] + np.arange(HORIZON)[None], n - 1)
+        t, future = chunk_windows(len(act), HORIZON, stride=stride)
         obs_rows.append(normalise_obs(obs[t]))
         act_rows.append(encode(act[future], obs[t, :2]))
     return np.concatenate(obs_rows).astype(np.float32), np.concatenate(act_rows).astype(np.float32)

@@ -14,6 +14,7 @@ import torch
 
 from benchmarks.policy import classifier as chunk_classifier
 from benchmarks.policy import diffusion
+from benchmarks.policy.chunking import tensor32
 from benchmarks.policy.methods import Pools, make_draw
 from benchmarks.policy.rollout import rollout
 from benchmarks.policy.unet import ChunkUnet
@@ -81,14 +82,11 @@ class Setting:
     test: Tasks
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
-
 
 def _pools(real: list, sim: list, stride: int) -> Pools:
     oc, xc = chunks(real)
     ol, xl = chunks(sim, stride=stride)
-    return Pools(_tensor(xc), _tensor(oc), _tensor(xl), _tensor(ol), diffusion.schedule(100))
+    return Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(100))
 
 
 def build(layout_seed: int | None, cfg: Config, seed: int, cache: Path | None = None) -> Setting:
@@ -151,7 +149,7 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
 
     def policy(obs: np.ndarray) -> np.ndarray:
         o = normalise_obs(obs)
-        x = diffusion.ddim_sample(model, _tensor(o), s.pools.table, (HORIZON, 2), steps=cfg.sample_steps,
+        x = diffusion.ddim_sample(model, tensor32(o), s.pools.table, (HORIZON, 2), steps=cfg.sample_steps,
                                   generator=g)
         return decode(x.numpy().astype(np.float64), o)
 

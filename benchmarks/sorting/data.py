@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from benchmarks.policy.chunking import chunk_windows
+
 from .expert import CRUISE_SPEED
 
 __all__ = ["HORIZON", "OBS_FEATURES", "SCALE", "chunks", "decode", "encode", "normalise_obs"]
@@ -78,17 +80,13 @@ def chunks(demos: Sequence[tuple[np.ndarray, np.ndarray]], *, stride: int = 1) -
     >>> o.shape, c.shape, bool(np.allclose(c[0, 2:], c[0, 2])), float(c[2, 0, 2])
     ((3, 11), (3, 16, 3), True, 1.0)
     """
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
     obs_rows, chunk_rows = [], []
     for obs, act in demos:
         obs, act = np.asarray(obs, dtype=np.float64), np.asarray(act, dtype=np.float64)
         if obs.ndim != 2 or act.ndim != 2 or len(obs) != len(act) or len(obs) == 0:
             got = f"{obs.shape}, {act.shape}"
             raise ValueError(f"each demo must be (obs (T, 9), actions (T, 3)) with T >= 1, got {got}")
-        n = len(act)
-        t = np.arange(0, n, stride)
-        future = np.minimum(t[:, None] + np.arange(HORIZON)[None], n - 1)
+        t, future = chunk_windows(len(act), HORIZON, stride=stride)
         obs_rows.append(normalise_obs(obs[t]))
         chunk_rows.append(encode(act[future], obs[t, :2]))
     return np.concatenate(obs_rows).astype(np.float32), np.concatenate(chunk_rows).astype(np.float32)

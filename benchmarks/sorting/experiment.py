@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmarks.policy import diffusion
+from benchmarks.policy.chunking import tensor32
 from benchmarks.policy.classifier import annotate
 from benchmarks.policy.methods import Pools, make_draw
 from benchmarks.policy.rollout import rollout
@@ -82,9 +83,6 @@ class Setting:
     test: Tasks
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
-
 
 def build(layout: int | None, cfg: Config, seed: int) -> Setting:
     """Demonstrations (``cfg.n_clean`` correct, ``cfg.n_low`` with ``cfg.low_rule``) and the tasks of one seed.
@@ -97,7 +95,7 @@ def build(layout: int | None, cfg: Config, seed: int) -> Setting:
     low = expert_demos(lay, cfg.n_low, np.random.default_rng([seed, 2]), rule=cfg.low_rule)
     oc, xc = chunks(clean)
     ol, xl = chunks(low)
-    pools = Pools(_tensor(xc), _tensor(oc), _tensor(xl), _tensor(ol), diffusion.schedule(100))
+    pools = Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(100))
     val = sample_tasks(lay, cfg.n_val, np.random.default_rng([10_000 + seed, 3]))
     test = sample_tasks(lay, cfg.n_test, np.random.default_rng([20_000 + seed, 3]))
     return Setting(lay, pools, val, test)
@@ -161,7 +159,7 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
 
     def policy(obs: np.ndarray) -> np.ndarray:
         o = normalise_obs(obs)
-        x = diffusion.ddim_sample(model, _tensor(o), s.pools.table, (HORIZON, ACTION_DIM), steps=cfg.sample_steps,
+        x = diffusion.ddim_sample(model, tensor32(o), s.pools.table, (HORIZON, ACTION_DIM), steps=cfg.sample_steps,
                                   generator=g)
         return decode(x.numpy(), o)
 

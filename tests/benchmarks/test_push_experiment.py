@@ -14,14 +14,7 @@ from benchmarks.push.__main__ import main
 from benchmarks.push.expert import expert_demos, replay
 
 LAYOUT = env.make_layout(None)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _demos(n=2, dynamics=env.REAL, seed=0):
