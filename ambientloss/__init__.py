@@ -5,16 +5,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .admissibility import Buffer, admissible, threshold, trusted_level, usable
-from .conversions import coefficients, convert_level, level_from_schedule_free, log_snr, schedule_free_level
-from .discrete import Discrete
-from .frozen import frozen_noise, frozen_x_tmin
-from .losses import squared_error
-from .noising import add_noise, renoise
-from .schedules import VE, VP, Custom, Flow, Schedule, get_schedule
-from .targets import PREDICTIONS, ambient_pair, ambient_target, standard_target
-from .validation import checks, checks_enabled
-from .weights import Weighting, loss_weight, target_variance
+from .core.admissibility import Buffer, admissible, threshold, trusted_level, usable
+from .core.conversions import coefficients, convert_level, level_from_schedule_free, log_snr, schedule_free_level
+from .core.discrete import Discrete
+from .core.frozen import frozen_noise, frozen_x_tmin
+from .core.losses import squared_error
+from .core.noising import add_noise, renoise
+from .core.schedules import VE, VP, Custom, Flow, Schedule, get_schedule
+from .core.targets import PREDICTIONS, ambient_pair, ambient_target, standard_target
+from .core.validation import checks, checks_enabled
+from .core.weights import Weighting, loss_weight, target_variance
 
 if TYPE_CHECKING:
     from . import adapters, annotation, sampling, testing

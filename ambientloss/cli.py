@@ -59,7 +59,7 @@ def _load_callable(spec: str) -> object:
 
 def _load_schedule(spec: str) -> object:
     """A schedule name, or ``MODULE:ATTR`` naming an :class:`ambientloss.Schedule` object."""
-    from .schedules import Schedule
+    from .core.schedules import Schedule
     from .testing.oracle_schedules import NAMES
 
     if spec in NAMES:
@@ -153,8 +153,8 @@ def _annotate(args: argparse.Namespace) -> int:
 
     from .annotation import SELECTION_PRESETS, select_sigma_min
     from .annotation._files import atomic_write, npy_bytes
-    from .conversions import convert_level
-    from .schedules import get_schedule
+    from .core.conversions import convert_level
+    from .core.schedules import get_schedule
 
     options = dict(SELECTION_PRESETS[args.preset]) if args.preset else {}
     given = {"probability": args.probability, "rule": args.rule, "eps": args.eps}
@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tau", type=float, default=0.6, help="std of the corruption noise (default 0.6)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(func=_demo)
-    from .targets import PREDICTIONS
+    from .core.targets import PREDICTIONS
 
     verify = sub.add_parser(
         "verify",

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import array_api_compat.numpy as xp
 import numpy as np
 
-from .noising import add_noise
-from .targets import ambient_pair
-from .weights import Weighting, loss_weight
+from .core.noising import add_noise
+from .core.targets import ambient_pair
+from .core.weights import Weighting, loss_weight
 
 __all__ = ["METHODS", "DemoConfig", "format_table", "reading", "run_demo", "summary"]
 

@@ -35,10 +35,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .. import losses, noising, sampling, targets, weights
-from ..admissibility import Buffer
-from ..admissibility import admissible as core_admissible
-from ..weights import Weighting
+from .. import sampling
+from ..core import losses, noising, targets, weights
+from ..core.admissibility import Buffer
+from ..core.admissibility import admissible as core_admissible
+from ..core.weights import Weighting
 
 __all__ = [
     "add_noise",

@@ -2,7 +2,7 @@ r"""JAX data helpers: frozen per-sample noise from ``jax.random.fold_in`` and ke
 
 Everything here is a pure function of its arguments and works under ``jax.jit`` and ``jax.vmap``.
 The frozen noise of a sample is ``jax.random.normal(fold_in(key, sample_id))``: a function of
-``(key, sample_id)`` only, like :func:`ambientloss.frozen.frozen_noise`, but from JAX's own
+``(key, sample_id)`` only, like :func:`ambientloss.frozen_noise`, but from JAX's own
 generator, so its numbers differ from the NumPy / PyTorch ones (both are equally frozen). Noise is
 drawn directly in the requested dtype, so float32 and float64 noise differ as well.
 
@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..noising import add_noise
+from ..core.noising import add_noise
 
 __all__ = ["as_key", "frozen_noise", "frozen_x_tmin", "sigma_first"]
 

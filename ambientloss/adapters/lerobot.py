@@ -61,14 +61,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..admissibility import Buffer, trusted_level, usable
-from ..discrete import Discrete
-from ..frozen import frozen_x_tmin
-from ..losses import squared_error
+from ..core.admissibility import Buffer, trusted_level, usable
+from ..core.discrete import Discrete
+from ..core.frozen import frozen_x_tmin
+from ..core.losses import squared_error
+from ..core.targets import ambient_pair
+from ..core.validation import values_readable
+from ..core.weights import Weighting, as_weighting, loss_weight
 from ..sampling import DiscreteTimesteps
-from ..targets import ambient_pair
-from ..validation import values_readable
-from ..weights import Weighting, as_weighting, loss_weight
 from .torch import truncated_timesteps, xp
 
 __all__ = [

@@ -22,9 +22,10 @@ from typing import Any
 import array_api_compat.numpy as xp
 import numpy as np
 
-from .. import losses, noising, sampling, targets, weights
-from ..admissibility import Buffer
-from ..weights import Weighting
+from .. import sampling
+from ..core import losses, noising, targets, weights
+from ..core.admissibility import Buffer
+from ..core.weights import Weighting
 
 __all__ = [
     "add_noise",

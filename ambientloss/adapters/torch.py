@@ -40,13 +40,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import sampling
-from ..admissibility import Buffer, admissible
-from ..discrete import Discrete
-from ..losses import check_reduction, squared_error
-from ..schedules import get_schedule
-from ..targets import ambient_pair, ambient_target, canonical_prediction
-from ..validation import values_readable
-from ..weights import Weighting, as_weighting, loss_weight
+from ..core.admissibility import Buffer, admissible
+from ..core.discrete import Discrete
+from ..core.losses import check_reduction, squared_error
+from ..core.schedules import get_schedule
+from ..core.targets import ambient_pair, ambient_target, canonical_prediction
+from ..core.validation import values_readable
+from ..core.weights import Weighting, as_weighting, loss_weight
 
 __all__ = ["AmbientLoss", "sample_truncated", "truncated_timesteps", "xp"]
 

@@ -34,7 +34,7 @@ from ..annotation.classifier_data import (
     classifier_batch,
     sample_levels,
 )
-from ..conversions import coefficients, log_snr
+from ..core.conversions import coefficients, log_snr
 
 __all__ = ["NoiseConditionalClassifier", "fit_classifier"]
 

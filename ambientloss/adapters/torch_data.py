@@ -43,12 +43,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..admissibility import Buffer, prepare_levels, trusted_level
-from ..frozen import frozen_noise as _frozen_noise
-from ..frozen import frozen_x_tmin
+from ..core.admissibility import Buffer, prepare_levels, trusted_level
+from ..core.frozen import frozen_noise as _frozen_noise
+from ..core.frozen import frozen_x_tmin
+from ..core.schedules import get_schedule
 from ..sampling.sigma_first import SigmaFirst
 from ..sampling.truncated import sample_truncated
-from ..schedules import get_schedule
 
 __all__ = ["AmbientDataset", "DataFirstSampler", "SigmaFirstSampler", "frozen_noise", "frozen_x_tmin"]
 
@@ -61,12 +61,12 @@ def frozen_noise(
     dtype: torch.dtype = torch.float32,
     device: Any = None,
 ) -> torch.Tensor:
-    """:func:`ambientloss.frozen.frozen_noise` as a tensor: the same bits as NumPy's, rounded to ``dtype``.
+    """:func:`ambientloss.frozen_noise` as a tensor: the same bits as NumPy's, rounded to ``dtype``.
 
     Examples
     --------
     >>> import numpy as np, torch
-    >>> from ambientloss.frozen import frozen_noise as np_noise
+    >>> from ambientloss import frozen_noise as np_noise
     >>> bool((frozen_noise(3, 11, (2, 5), dtype=torch.float64).numpy() == np_noise(3, 11, (2, 5))).all())
     True
     """
@@ -253,7 +253,7 @@ class AmbientDataset(Dataset[dict[str, Any]]):
                    same in every worker and run; ``x`` itself where ``l = 0``
     ``sigma_min``  the annotation; ``sigma_max`` likewise (0 when not given); float ``level_dtype``
     ``sigma``      the sampler's level (only with an ``(index, sigma)`` key)
-    ``trusted_level`` the level of ``x_tmin``: :func:`~ambientloss.admissibility.trusted_level`
+    ``trusted_level`` the level of ``x_tmin``: :func:`~ambientloss.trusted_level`
                    (0 on the low-noise branch) with a level, ``sigma_min`` without
     ``index``      ``i`` (int64)
     ============== ==================================================================================
@@ -273,7 +273,7 @@ class AmbientDataset(Dataset[dict[str, Any]]):
     key : str or int, optional
         Where ``x`` sits in the item (``item[key]``); the item itself when ``None``.
     buffer : Buffer, optional
-        The samplers' margin above ``sigma_min``, for :func:`~ambientloss.admissibility.trusted_level`.
+        The samplers' margin above ``sigma_min``, for :func:`~ambientloss.trusted_level`.
     sample_ids : sequence of int, optional
         Identity of each index for the frozen noise (e.g. a stable id when the dataset order may
         change); the index itself by default.

@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._arrays import Array, Namespace, check_floating, device_of, is_scalar, namespace, raise_where, values_readable
+from ..core._arrays import (
+    Array,
+    Namespace,
+    check_floating,
+    device_of,
+    is_scalar,
+    namespace,
+    raise_where,
+    values_readable,
+)
 
 PROBABILITY_CLASSES = ("clean", "corrupt")
 

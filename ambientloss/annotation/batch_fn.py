@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import to_numpy
-from ..schedules import get_schedule
+from ..core._arrays import to_numpy
+from ..core.schedules import get_schedule
 from ._checks import check_eps, check_fallback, check_probability_class
 from ._files import sha256
 from .adaptive import adaptive_sigma_min

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._arrays import (
+from ..core._arrays import (
     Array,
     Namespace,
     cast,
@@ -32,10 +32,10 @@ from .._arrays import (
     sigmoid,
     values_readable,
 )
-from ..conversions import convert_level
-from ..losses import check_reduction
-from ..noising import add_noise
-from ..schedules import VE, VP, Flow, get_schedule
+from ..core.conversions import convert_level
+from ..core.losses import check_reduction
+from ..core.noising import add_noise
+from ..core.schedules import VE, VP, Flow, get_schedule
 from ._checks import PROBABILITY_CLASSES, check_probability_class
 
 __all__ = [

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import Array, Namespace
-from ..discrete import Discrete
+from ..core._arrays import Array, Namespace
+from ..core.discrete import Discrete
 
 __all__ = ["ddpm_timestep_grid", "edm_lognormal_grid", "vp_uniform_grid"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import check_floating, is_scalar, namespace, raise_where, to_numpy, values_readable
-from ..conversions import convert_level
-from ..discrete import Discrete
-from ..schedules import Schedule, get_schedule
+from ..core._arrays import check_floating, is_scalar, namespace, raise_where, to_numpy, values_readable
+from ..core.conversions import convert_level
+from ..core.discrete import Discrete
+from ..core.schedules import Schedule, get_schedule
 
 __all__ = ["Annotation"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._arrays import Array, Namespace
-from ..conversions import _as_array
-from ..schedules import Schedule
+from ..core._arrays import Array, Namespace
+from ..core.conversions import _as_array
+from ..core.schedules import Schedule
 
 __all__ = ["Base", "out"]
 

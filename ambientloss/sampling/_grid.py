@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import Array, Namespace, device_of, to_numpy
-from ..schedules import Schedule, get_schedule
+from ..core._arrays import Array, Namespace, device_of, to_numpy
+from ..core.schedules import Schedule, get_schedule
 from ._base import Base
 
 __all__ = ["GridDensity"]

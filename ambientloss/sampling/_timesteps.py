@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import Array, Namespace, device_of
-from ..conversions import _as_array
-from ..discrete import Discrete
+from ..core._arrays import Array, Namespace, device_of
+from ..core.conversions import _as_array
+from ..core.discrete import Discrete
 from ._base import Base
 
 __all__ = ["DiscreteTimesteps"]

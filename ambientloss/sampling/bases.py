@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .._arrays import Array, Namespace, sigmoid
-from ..conversions import _as_array
-from ..schedules import VE, VP, Flow, Schedule
+from ..core._arrays import Array, Namespace, sigmoid
+from ..core.conversions import _as_array
+from ..core.schedules import VE, VP, Flow, Schedule
 from ._base import Base
 from ._base import out as _out
 from ._grid import GridDensity

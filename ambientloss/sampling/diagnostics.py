@@ -1,7 +1,7 @@
 r"""Per-batch statistics of noise levels and annotations, as a flat dict of Python floats for a logger.
 
 For a usable sample on the high-noise branch with trusted level ``m`` and ``1 - r = D / (a_m b_t)^2``
-(the relative log-SNR gap, :mod:`ambientloss.weights`), the batch reports
+(the relative log-SNR gap, :mod:`ambientloss.core.weights`), the batch reports
 
 * the **ambient factor** ``1 / (1 - r)^2``: how much the x0 target's coefficients are amplified
   (Ambient-o's ``sigma^4 / (sigma^2 - sigma_min^2)^2`` in VE);
@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import Array, Namespace, is_scalar, namespace, to_numpy
-from .._levels import pair_levels
-from ..admissibility import Buffer, _branches, _buffer, prepare_levels
-from ..schedules import get_schedule
-from ..weights import Weighting, loss_weight, target_variance
+from ..core._arrays import Array, Namespace, is_scalar, namespace, to_numpy
+from ..core._levels import pair_levels
+from ..core.admissibility import Buffer, _branches, _buffer, prepare_levels
+from ..core.schedules import get_schedule
+from ..core.weights import Weighting, loss_weight, target_variance
 
 __all__ = ["batch_diagnostics"]
 
@@ -73,7 +73,7 @@ def batch_diagnostics(
     Parameters
     ----------
     sigma, sigma_min, sigma_max : array or float
-        Levels and annotations of a batch, shape ``(N,)``, as in :func:`ambientloss.admissibility.usable`.
+        Levels and annotations of a batch, shape ``(N,)``, as in :func:`ambientloss.usable`.
     source : array or sequence, optional
         Source label of each sample (integers or strings), length ``N``.
     buckets : int or sequence of float
@@ -81,7 +81,7 @@ def batch_diagnostics(
         logs), or explicit increasing edges (samples outside them are not bucketed). The last bucket
         is closed on the right.
     buffer, schedule
-        As in :func:`~ambientloss.admissibility.usable`.
+        As in :func:`~ambientloss.usable`.
     sigma_data : float
         Data standard deviation of the inverse-variance weight.
     xp : namespace, optional

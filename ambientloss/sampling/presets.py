@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .._arrays import Array, Namespace
-from ..admissibility import Buffer, threshold, trusted_level, usable
-from ..discrete import Discrete
-from ..schedules import Schedule
-from ..weights import Weighting
+from ..core._arrays import Array, Namespace
+from ..core.admissibility import Buffer, threshold, trusted_level, usable
+from ..core.discrete import Discrete
+from ..core.schedules import Schedule
+from ..core.weights import Weighting
 from .bases import Base, DiscreteTimesteps, LogNormal, UniformVP
 from .truncated import admissible_mass, sample_truncated
 
@@ -37,7 +37,7 @@ __all__ = ["PRESETS", "Preset", "get_preset"]
 class Preset:
     """A named bundle: base level law, buffer, units (``base.schedule``), loss weighting and what it reproduces.
 
-    The methods call the functions of :mod:`ambientloss.admissibility` and
+    The methods call the functions of :mod:`ambientloss.core.admissibility` and
     :mod:`ambientloss.sampling` with this preset's base, buffer and schedule.
 
     Examples
@@ -65,19 +65,19 @@ class Preset:
         return self.base.schedule
 
     def threshold(self, sigma_min: Array | float, /, *, xp: Namespace | None = None) -> Any:
-        """:func:`ambientloss.admissibility.threshold` with this preset's buffer and units."""
+        """:func:`ambientloss.threshold` with this preset's buffer and units."""
         return threshold(sigma_min, buffer=self.buffer, schedule=self.schedule, xp=xp)
 
     def usable(
         self, sigma: Array | float, sigma_min: Array | float, sigma_max: Any = None, /, *, xp: Namespace | None = None
     ) -> Any:
-        """:func:`ambientloss.admissibility.usable` with this preset's buffer and units."""
+        """:func:`ambientloss.usable` with this preset's buffer and units."""
         return usable(sigma, sigma_min, sigma_max, buffer=self.buffer, schedule=self.schedule, xp=xp)
 
     def trusted_level(
         self, sigma: Array | float, sigma_min: Array | float, sigma_max: Any = None, /, *, xp: Namespace | None = None
     ) -> Any:
-        """:func:`ambientloss.admissibility.trusted_level` with this preset's buffer and units."""
+        """:func:`ambientloss.trusted_level` with this preset's buffer and units."""
         return trusted_level(sigma, sigma_min, sigma_max, buffer=self.buffer, schedule=self.schedule, xp=xp)
 
     def sample_truncated(

@@ -5,7 +5,7 @@ One draw takes three uniforms ``(u_0, u_1, u_2)``:
 1. ``sigma = base.icdf(u_0)``, so the levels follow the base law ``p`` exactly;
 2. a source ``k`` with probability ``w_k / sum_j w_j`` (``empty="raise"``) or ``w_k / sum_{j: n_j > 0} w_j``
    over the non-empty sources (``empty="renormalize"``), where ``n_k(sigma)`` counts the samples of
-   source ``k`` usable at ``sigma`` (:func:`ambientloss.admissibility.usable`);
+   source ``k`` usable at ``sigma`` (:func:`ambientloss.usable`);
 3. a sample uniformly among those ``n_k(sigma)``.
 
 The joint law is :math:`P_{SF}(i, \sigma) = p(\sigma)\,\pi_k(\sigma)\,\mathbb 1[\sigma \in A_i] / n_k(\sigma)`.
@@ -29,7 +29,7 @@ import array_api_compat
 import array_api_compat.numpy as npx
 import numpy as np
 
-from .._arrays import (
+from ..core._arrays import (
     Array,
     Namespace,
     compute_dtype,
@@ -40,7 +40,7 @@ from .._arrays import (
     to_numpy,
     values_readable,
 )
-from ..admissibility import Buffer, prepare_levels, threshold, usable
+from ..core.admissibility import Buffer, prepare_levels, threshold, usable
 from .truncated import admissible_mass
 
 __all__ = ["Draws", "SigmaFirst"]
@@ -78,7 +78,7 @@ class SigmaFirst:
     base : Base
         Law of the levels (:mod:`ambientloss.sampling.bases`), keyword-only.
     buffer : Buffer, optional
-        Margin above ``sigma_min`` (:class:`ambientloss.admissibility.Buffer`).
+        Margin above ``sigma_min`` (:class:`ambientloss.Buffer`).
     weights : sequence of K floats, optional
         Mixture of the sources among usable samples (``[1, 1]`` for real : sim = 1 : 1); equal by
         default. Every source with a positive weight must have samples.

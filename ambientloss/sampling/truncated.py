@@ -1,6 +1,6 @@
 r"""Data-first noise levels: each sample's level drawn from the base law restricted to its admissible set.
 
-For a sample with threshold ``T`` (:func:`~ambientloss.admissibility.threshold`) and ``sigma_max = S``
+For a sample with threshold ``T`` (:func:`~ambientloss.threshold`) and ``sigma_max = S``
 the admissible set is ``A = (0, S) U (T, top]`` (only ``(T, top]`` without ``sigma_max``; all of
 ``(0, top]`` when ``S > T``). Given a uniform ``u`` in ``[0, 1)``, :func:`sample_truncated` returns the
 level ``x`` with
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._arrays import (
+from ..core._arrays import (
     Array,
     Namespace,
     check_floating,
@@ -32,7 +32,7 @@ from .._arrays import (
     raise_where,
     values_readable,
 )
-from ..admissibility import Buffer, _buffer, _threshold, prepare_levels
+from ..core.admissibility import Buffer, _buffer, _threshold, prepare_levels
 from .bases import Base
 
 __all__ = ["admissible_mass", "draw_sigma", "sample_truncated", "truncated_timesteps"]
@@ -214,7 +214,7 @@ def sample_truncated(
         P(X \le x \mid X \in A) = u,\qquad
         A = (0, \sigma_{max}) \cup (\mathrm{threshold}(\sigma_{min}), \mathrm{top}]
 
-    Every output is usable in the sense of :func:`~ambientloss.admissibility.usable` with the same
+    Every output is usable in the sense of :func:`~ambientloss.usable` with the same
     annotations, buffer and ``schedule=base.schedule``, in the output dtype (strict inequalities hold
     for every entry, also at adversarial annotations).
 
@@ -242,13 +242,13 @@ def sample_truncated(
     ------
     ValueError
         Eagerly: a sample whose admissible set has probability 0 under ``base`` (naming its index),
-        ``u`` outside ``[0, 1)``, bad annotations (see :func:`~ambientloss.admissibility.usable`) and
+        ``u`` outside ``[0, 1)``, bad annotations (see :func:`~ambientloss.usable`) and
         mismatched shapes. Under ``jax.jit`` / ``torch.compile`` an empty set gives NaN.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.admissibility import Buffer
+    >>> from ambientloss import Buffer
     >>> from ambientloss.sampling import LogNormal, sample_truncated
     >>> u = np.array([0.0, 0.5, 0.999])
     >>> x = sample_truncated(u, np.array([0.5, 0.5, 0.0]), base=LogNormal(), buffer=Buffer.from_s_max(4))

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..targets import canonical_prediction
+from ..core.targets import canonical_prediction
 from ._caller import _Caller, _compare, _detect_library, _Failure, _ShrinkBudgetSpent
 from .gaussian import (
     CLEAN,

@@ -77,7 +77,7 @@ def resolve(schedule: Any) -> Any:
         return OracleSchedule(NAMES[schedule])
     if isinstance(schedule, (OracleSchedule, LibrarySchedule)):
         return schedule
-    from ..schedules import Schedule
+    from ..core.schedules import Schedule
 
     if isinstance(schedule, Schedule):
         return LibrarySchedule(schedule)
@@ -128,7 +128,7 @@ def custom_schedule(oracle: OracleSchedule) -> Any:
     """
     import array_api_compat
 
-    from ..schedules import Custom
+    from ..core.schedules import Custom
 
     if oracle.name != "custom":
         msg = f"custom_schedule needs a custom OracleSchedule, got name={oracle.name!r}"

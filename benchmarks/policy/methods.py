@@ -34,9 +34,8 @@ from typing import Literal
 import array_api_compat.torch as txp
 import torch
 
-from ambientloss import Discrete
+from ambientloss import Discrete, trusted_level
 from ambientloss.adapters.torch_data import frozen_x_tmin
-from ambientloss.admissibility import trusted_level
 from ambientloss.sampling import DiscreteTimesteps, admissible_mass
 from ambientloss.sampling.sigma_first import SigmaFirst
 

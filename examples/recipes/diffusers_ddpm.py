@@ -21,7 +21,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 import ambientloss as al
-from ambientloss.frozen import frozen_x_tmin
+from ambientloss import frozen_x_tmin
 from ambientloss.sampling import DiscreteTimesteps, truncated_timesteps
 
 HORIZON, ACTION_DIM = 16, 2

@@ -22,7 +22,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.training_utils import compute_loss_weighting_for_sd3
 
 import ambientloss as al
-from ambientloss.frozen import frozen_x_tmin
+from ambientloss import frozen_x_tmin
 from ambientloss.sampling import LogitNormal, sample_truncated
 
 HORIZON, ACTION_DIM = 16, 2

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
 import ambientloss as al
-from ambientloss.frozen import frozen_x_tmin
+from ambientloss import frozen_x_tmin
 from ambientloss.sampling import DiscreteTimesteps, truncated_timesteps
 
 HORIZON, ACTION_DIM, OBS_DIM, N_OBS_STEPS = 16, 2, 3, 2

@@ -20,8 +20,7 @@ import math
 import torch
 
 import ambientloss as al
-from ambientloss.admissibility import Buffer
-from ambientloss.frozen import frozen_x_tmin
+from ambientloss import Buffer, frozen_x_tmin
 from ambientloss.sampling import LogNormal, sample_truncated
 
 P_MEAN, P_STD, SIGMA_DATA = -1.2, 1.2, 0.5

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
+from ambientloss import frozen_x_tmin
 from ambientloss.adapters.torch import AmbientLoss
-from ambientloss.frozen import frozen_x_tmin
 from ambientloss.sampling import DiscreteTimesteps, truncated_timesteps
 
 SEED = 0  # the frozen-noise seed of the experiment: fixed once, like the dataset

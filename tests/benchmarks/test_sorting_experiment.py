@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ambientloss.admissibility import usable
+from ambientloss import usable
 from benchmarks.sorting import data, env, experiment, expert, protocol, windows
 from benchmarks.sorting.__main__ import main
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ambientloss as al
-from ambientloss.admissibility import Buffer, threshold, trusted_level, usable
+from ambientloss import Buffer, threshold, trusted_level, usable
 
 # ----------------------------------------------------------------------------- Buffer
 
@@ -247,7 +247,7 @@ def test_bad_input(args, error, match):
 def test_out_of_domain_in_vp_and_bad_options():
     with pytest.raises(ValueError, match=r"sigma_min=1.5 is outside the domain \[0.0, 1.0\] of the 'vp' schedule"):
         usable(np.full(2, 0.5), np.array([0.1, 1.5]), schedule="vp")
-    with pytest.raises(TypeError, match=r"buffer must be an ambientloss\.admissibility\.Buffer or None, got float"):
+    with pytest.raises(TypeError, match=r"buffer must be an ambientloss\.Buffer or None, got float"):
         usable(0.5, 0.1, buffer=1.1)
     with pytest.raises(ValueError, match="unknown schedule 'edm2'"):
         threshold(0.5, schedule="edm2")

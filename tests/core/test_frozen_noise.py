@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ambientloss import add_noise
-from ambientloss.frozen import frozen_noise, frozen_x_tmin
+from ambientloss import add_noise, frozen_noise, frozen_x_tmin
 
 ALPHA = 1e-3
 
@@ -52,7 +51,7 @@ def test_identical_in_another_process():
     script = textwrap.dedent(
         """
         import hashlib, numpy as np
-        from ambientloss.frozen import frozen_noise
+        from ambientloss import frozen_noise
         print(hashlib.sha256(frozen_noise(123, [0, 7, 99], (5, 6)).tobytes()).hexdigest())
         """
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ambientloss as al
-from ambientloss.weights import as_weighting
+from ambientloss.core.weights import as_weighting
 
 S = np.array([0.5, 0.6, 0.8, 0.95])
 M = np.array([0.0, 0.3, 0.7, 0.9])
@@ -136,7 +136,7 @@ def test_bad_weighting_argument_is_named(weighting, error, match):
         al.loss_weight(S, M, weighting=weighting)
 
 
-@pytest.mark.parametrize("policy", al.weights.POLICIES)
+@pytest.mark.parametrize("policy", al.core.weights.POLICIES)
 def test_a_policy_name_is_shorthand_for_the_object(policy):
     np.testing.assert_array_equal(
         al.loss_weight(S, M, weighting=policy), al.loss_weight(S, M, weighting=al.Weighting(policy=policy))
@@ -148,9 +148,9 @@ def test_a_policy_name_is_shorthand_for_the_object(policy):
 
 def test_the_field_types_list_the_valid_names():
     hints = typing.get_type_hints(al.Weighting)
-    assert typing.get_args(hints["policy"]) == al.weights.POLICIES
+    assert typing.get_args(hints["policy"]) == al.core.weights.POLICIES
     base_weight = typing.get_args(hints["base_weight"])  # Literal[...] | None
-    assert (None, *typing.get_args(base_weight[0])) == al.weights.BASE_WEIGHTS
+    assert (None, *typing.get_args(base_weight[0])) == al.core.weights.BASE_WEIGHTS
     assert base_weight[1] is type(None)
 
 

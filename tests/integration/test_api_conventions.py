@@ -68,7 +68,7 @@ CALLABLES = _callables()
 
 def test_the_walk_sees_the_api():
     assert len(CALLABLES) > 150
-    assert "ambientloss.targets.ambient_target" in CALLABLES
+    assert "ambientloss.core.targets.ambient_target" in CALLABLES
 
 
 def test_no_public_callable_takes_sigma_min_before_sigma():

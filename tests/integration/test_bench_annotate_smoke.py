@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_annotate.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "speed" / "bench_annotate.py"
 
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="benchmarks/ is not part of this checkout")
 

@@ -20,7 +20,7 @@ import pytest
 
 import ambientloss as al
 from ambientloss.adapters.torch import AmbientLoss
-from ambientloss.discrete import BETA_SCHEDULES
+from ambientloss.core.discrete import BETA_SCHEDULES
 
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")

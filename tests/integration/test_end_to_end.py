@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ambientloss as al
-from ambientloss.admissibility import Buffer
+from ambientloss import Buffer
 
 N, T, D = 32, 8, 2
 BUFFER = Buffer(min_gap=0.05)
@@ -76,9 +76,9 @@ def test_torch_two_workers_into_the_ambient_loss_and_one_step():
 def test_jax_jit_step(regime):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
+    from ambientloss import trusted_level, usable
     from ambientloss.adapters import jax as alj
     from ambientloss.adapters.jax_data import frozen_x_tmin, sigma_first
-    from ambientloss.admissibility import trusted_level, usable
     from ambientloss.sampling import UniformVP, sample_truncated
     from ambientloss.sampling.sigma_first import SigmaFirst
 

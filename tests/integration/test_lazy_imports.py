@@ -22,7 +22,7 @@ def _loaded_after(code: str) -> list[str]:
 def test_import_loads_the_core_only():
     loaded = _loaded_after("import ambientloss")
     assert not [m for m in loaded if m.split(".")[1:2] and m.split(".")[1] in LAZY], loaded
-    assert "ambientloss.targets" in loaded
+    assert "ambientloss.core.targets" in loaded
 
 
 @pytest.mark.parametrize("name", LAZY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ambientloss.admissibility import Buffer
+from ambientloss import Buffer
 from ambientloss.sampling.diagnostics import batch_diagnostics
 
 SIGMA = np.array([0.5, 0.5, 2.0, 2.0, 0.1, 3.0, 1.2, 0.9])
@@ -89,7 +89,7 @@ def test_every_backend_gives_the_numpy_dict(backend):
         ({"source": ["a", "b"]}, r"source must have one label per sample \(8\), got 2"),
         ({"buckets": 0}, "buckets must be a positive integer"),
         ({"buckets": [1.0, 0.5]}, "bucket edges must be a strictly increasing sequence"),
-        ({"buffer": 2}, "buffer must be an ambientloss.admissibility.Buffer"),
+        ({"buffer": 2}, "buffer must be an ambientloss.Buffer"),
     ],
 )
 def test_bad_options(kwargs, match):

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import ambientloss as al
-from ambientloss.admissibility import Buffer
+from ambientloss import Buffer
 from ambientloss.sampling import DiscreteTimesteps, LogNormal, UniformVP, truncated_timesteps
 from ambientloss.sampling.presets import PRESETS, Preset, get_preset
 
@@ -110,7 +110,7 @@ def test_preset_methods_delegate():
     pixel = get_preset("ambient_o_pixel")
     m = np.array([0.0, 0.5, 2.0])
     np.testing.assert_array_equal(
-        pixel.threshold(m), al.admissibility.threshold(m, buffer=Buffer.from_s_max(4), schedule="ve")
+        pixel.threshold(m), al.core.admissibility.threshold(m, buffer=Buffer.from_s_max(4), schedule="ve")
     )
     sigma = np.array([0.3, 1.0, 0.1])
     np.testing.assert_array_equal(pixel.trusted_level(sigma, m, np.array([0.0, 0.0, 0.2])), [0.0, 0.5, 0.0])

@@ -1,7 +1,7 @@
 """Sigma-first assembly: exact counts, level marginal, source mixture, uniform choice, importance weights.
 
 Every probability the tests compare against is computed by brute force from
-:func:`ambientloss.admissibility.usable` (a full ``(draws, N)`` mask), independently of the sorted
+:func:`ambientloss.usable` (a full ``(draws, N)`` mask), independently of the sorted
 tables and ``searchsorted`` of :class:`SigmaFirst`. Statistical tests are seeded (``SEED`` below,
 ``numpy.random.default_rng``) and use a significance level ``ALPHA = 1e-3`` (chi-squared p-values),
 or Bonferroni-corrected z-scores at the same family-wise level for weighted histograms.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ambientloss.admissibility import Buffer, threshold, usable
+from ambientloss import Buffer, threshold, usable
 from ambientloss.sampling import DiscreteTimesteps, LogNormal, UniformVP, sample_truncated
 from ambientloss.sampling.sigma_first import SigmaFirst
 

@@ -15,7 +15,7 @@ import pytest
 from scipy import special, stats
 
 import ambientloss.sampling as sm
-from ambientloss.admissibility import Buffer, usable
+from ambientloss import Buffer, usable
 
 SEED = 20240611
 P_MIN = 1e-3
@@ -482,7 +482,7 @@ def test_empty_set_under_jit_is_nan_not_a_level():
         ({"sigma_max": np.array([np.nan, 0.2])}, ValueError, r"sigma_max must not be NaN at index \(0,\)"),
         ({"sigma_max": float("nan")}, ValueError, "sigma_max must be finite, got nan"),
         ({"base": "vp"}, TypeError, "base must be a base distribution"),
-        ({"buffer": 4}, TypeError, "buffer must be an ambientloss.admissibility.Buffer"),
+        ({"buffer": 4}, TypeError, "buffer must be an ambientloss.Buffer"),
     ],
 )
 def test_bad_input(kwargs, error, match):

@@ -352,7 +352,7 @@ def test_cli_subprocess_from_the_repository_root():
     [
         (["verify", "no_colon_here"], "MODULE:FUNCTION"),
         (["verify", "ambientloss_no_such_module_xyz:f"], "cannot import"),
-        (["verify", "ambientloss.targets:no_such_function"], "no attribute"),
+        (["verify", "ambientloss.core.targets:no_such_function"], "no attribute"),
         (["verify", "ambientloss:__version__"], "not callable"),
         (["verify", "ambientloss:ambient_target", "--schedule", "cosine"], "unknown schedule"),
         (["verify", "ambientloss:ambient_target", "--schedule", "ambientloss:ambient_target"], "not an ambientloss"),

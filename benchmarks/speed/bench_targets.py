@@ -16,7 +16,7 @@ Every step returns ``(x_t, loss)``, so nothing is dead code under ``torch.compil
 ``pred`` is a fixed array standing in for the network output. The report gives median times, the
 ratio ambient / plain of the medians, peak memory and its ratio, then a markdown table.
 
-Run ``python benchmarks/bench_targets.py --help`` for the options.
+Run ``python benchmarks/speed/bench_targets.py --help`` for the options.
 """
 
 from __future__ import annotations

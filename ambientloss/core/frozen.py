@@ -114,7 +114,7 @@ def frozen_noise(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.frozen import frozen_noise
+    >>> from ambientloss import frozen_noise
     >>> a = frozen_noise(0, 7, (2, 3))
     >>> b = frozen_noise(0, [3, 7], (2, 3))          # a batch: row 1 is sample 7 again
     >>> bool((b[1] == a).all()), a.shape, b.shape
@@ -182,7 +182,7 @@ def frozen_x_tmin(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.frozen import frozen_noise, frozen_x_tmin
+    >>> from ambientloss import frozen_noise, frozen_x_tmin
     >>> x0 = np.ones((2, 3))
     >>> x_tmin = frozen_x_tmin(x0, np.array([4, 9]), np.array([0.0, 0.6]), seed=1)
     >>> bool((x_tmin[0] == x0[0]).all())                              # clean: unchanged

@@ -163,7 +163,7 @@ def as_weighting(weighting: Weighting | str, /, *, name: str = "weighting") -> W
 
     Examples
     --------
-    >>> from ambientloss.weights import as_weighting
+    >>> from ambientloss.core.weights import as_weighting
     >>> as_weighting("none")
     Weighting(policy='none')
     """

@@ -160,7 +160,7 @@ class Custom(Schedule):
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.schedules import Custom
+    >>> from ambientloss import Custom
     >>> cosine = Custom(lambda t: np.cos(np.pi * t / 2), lambda t: np.sin(np.pi * t / 2),
     ...                 d_a=lambda t: -np.pi / 2 * np.sin(np.pi * t / 2),
     ...                 d_b=lambda t: np.pi / 2 * np.cos(np.pi * t / 2))

@@ -20,7 +20,7 @@ level (false, then true from some level on) the two must be equal, which is chec
 otherwise); on the others the grid-index difference is reported. The goal is at least 100x fewer
 evaluations.
 
-Run ``python benchmarks/bench_annotate.py --help`` for the options.
+Run ``python benchmarks/speed/bench_annotate.py --help`` for the options.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ law, a fifth of those with a low-noise branch (two intervals), two sources (clea
 repetitions interleave the variants in a rotating order; the report gives median times and the
 throughput ratio ``plain / variant`` (the slowdown; goal <= 2).
 
-Run ``python benchmarks/bench_samplers.py --help`` for the options.
+Run ``python benchmarks/speed/bench_samplers.py --help`` for the options.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class Buffer:
 
     Examples
     --------
-    >>> from ambientloss.admissibility import Buffer
+    >>> from ambientloss import Buffer
     >>> round(Buffer.from_s_max(4).factor, 6)          # Ambient-o pixel: sqrt(4 / 3)
     1.154701
     >>> Buffer(additive=0.05)
@@ -121,7 +121,7 @@ def _buffer(buffer: Buffer | None) -> Buffer:
     if buffer is None:
         return Buffer()
     if not isinstance(buffer, Buffer):
-        msg = f"buffer must be an ambientloss.admissibility.Buffer or None, got {type(buffer).__name__}"
+        msg = f"buffer must be an ambientloss.Buffer or None, got {type(buffer).__name__}"
         raise TypeError(msg)
     return buffer
 
@@ -258,7 +258,7 @@ def threshold(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.admissibility import Buffer, threshold
+    >>> from ambientloss import Buffer, threshold
     >>> threshold(np.array([0.0, 1.0, 2.0]), buffer=Buffer.from_s_max(4), schedule="ve").round(4)
     array([0.    , 1.1547, 2.3094])
     >>> threshold(0.5, buffer=Buffer(min_gap=0.75), schedule="ve")      # VE: sigma_min / sqrt(1 - 0.75)
@@ -317,7 +317,7 @@ def usable(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.admissibility import usable
+    >>> from ambientloss import usable
     >>> sigma = np.array([0.5, 0.5, 0.5, 0.5])
     >>> usable(sigma, np.array([0.0, 0.5, 0.2, 2.0]), np.array([0.0, 0.0, 0.0, 0.6]), schedule="ve")
     array([ True, False,  True,  True])
@@ -358,7 +358,7 @@ def trusted_level(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.admissibility import trusted_level
+    >>> from ambientloss import trusted_level
     >>> trusted_level(np.array([0.5, 0.5, 3.0]), np.array([0.0, 0.2, 2.0]), np.array([0.0, 0.0, 0.0]), schedule="ve")
     array([0. , 0.2, 2. ])
     >>> trusted_level(0.3, 2.0, 0.5, schedule="ve")     # low-noise branch: treated as clean
