@@ -1,9 +1,7 @@
-"""``ambientloss.adapters.lerobot`` against the real LeRobot Diffusion Policy (tested with lerobot 0.4.4).
+"""``ambient_compute_loss`` against the real LeRobot Diffusion Policy (lerobot 0.4.4): golden, ambient, errors.
 
-LeRobot pins ``torch < 2.11``, so it cannot share the main test environment: this module is skipped
-there and runs in its own venv (``.ci/lerobot.sh``). Everything is synthetic and in memory (no
-download); the policies are state-only (``observation.state`` + ``observation.environment_state``),
-plus one with a small camera, and every test runs in seconds on one CPU thread.
+Skipped without LeRobot (it runs in its own venv, ``.ci/lerobot.sh``); every test runs in seconds on one
+CPU thread and downloads nothing.
 """
 
 from __future__ import annotations
@@ -15,111 +13,20 @@ import pytest
 
 lerobot = pytest.importorskip("lerobot")
 
+import lerobot_common as lc  # noqa: E402
 import torch  # noqa: E402
-from lerobot.configs.types import FeatureType, PolicyFeature  # noqa: E402
-from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig  # noqa: E402
-from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy  # noqa: E402
 from lerobot.policies.diffusion.processor_diffusion import make_diffusion_pre_post_processors  # noqa: E402
-from lerobot.utils import constants  # noqa: E402
+from lerobot_common import ACTION_DIM, DEFAULT, ENV, HORIZON, N_OBS, STATE  # noqa: E402
 
 import ambientloss as al  # noqa: E402
-from ambientloss.adapters import lerobot as adapter  # noqa: E402
 from ambientloss.adapters.lerobot import Annotations, ambient_compute_loss, make_ambient, schedule_of  # noqa: E402
-from ambientloss.adapters.torch import truncated_timesteps  # noqa: E402
-from ambientloss.sampling import DiscreteTimesteps  # noqa: E402
-
-STATE, ENV, ACTION_DIM, HORIZON, N_OBS = 4, 6, 2, 16, 2
-SMALL = (32, 64)  # 0.5 M parameters: the training tests
-DEFAULT = (64, 128, 256)  # 4.4 M parameters: the golden tests
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread (the machine is shared, tiny models run fastest so); the global generator is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _config(down_dims=SMALL, image=False, **overrides):
-    inputs = {
-        "observation.state": PolicyFeature(FeatureType.STATE, (STATE,)),
-        "observation.environment_state": PolicyFeature(FeatureType.ENV, (ENV,)),
-    }
-    if image:
-        inputs["observation.image"] = PolicyFeature(FeatureType.VISUAL, (3, 32, 32))
-    return DiffusionConfig(
-        input_features=inputs,
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
-        n_obs_steps=N_OBS,
-        horizon=HORIZON,
-        n_action_steps=8,
-        down_dims=down_dims,
-        device="cpu",
-        **overrides,
-    )
-
-
-def _policy(config, seed=0):
-    torch.manual_seed(seed)  # LeRobot initialises from the global generator (restored by `one_thread`)
-    return DiffusionPolicy(config)
-
-
-def _normalised_batch(n, seed=0, image=False, pad=True):
-    """A batch as the preprocessor returns it: normalised observations and actions, copy-padded chunks."""
-    g = torch.Generator().manual_seed(seed)
-    action = torch.randn(n, HORIZON, ACTION_DIM, generator=g).clamp(-1, 1)
-    valid = torch.randint(HORIZON // 2, HORIZON + 1, (n,), generator=g) if pad else torch.full((n,), HORIZON)
-    is_pad = torch.arange(HORIZON)[None, :] >= valid[:, None]
-    last = action[torch.arange(n), valid - 1]
-    batch = {
-        "observation.state": torch.randn(n, N_OBS, STATE, generator=g),
-        "observation.environment_state": torch.randn(n, N_OBS, ENV, generator=g),
-        "action": torch.where(is_pad[..., None], last[:, None, :], action),
-        "action_is_pad": is_pad,
-        "index": torch.arange(n) * 7 + 3,
-        "episode_index": torch.arange(n) % 5,
-    }
-    if image:
-        batch["observation.image"] = torch.rand(n, N_OBS, 3, 32, 32, generator=g)
-    return batch
-
-
-def _lerobot_draws(policy, batch, seed):
-    """LeRobot's own loss and the noise and timesteps it drew (``randn`` then ``randint``, global generator)."""
-    torch.manual_seed(seed)
-    want, _ = policy.forward(batch)
-    torch.manual_seed(seed)
-    eps = torch.randn(batch["action"].shape)
-    t = torch.randint(0, policy.config.num_train_timesteps, (len(eps),)).long()
-    return want, eps, t
-
-
-def _record_unet(policy):
-    """Record the U-Net's inputs and output on each call."""
-    calls = []
-    handle = policy.diffusion.unet.register_forward_hook(
-        lambda module, args, kwargs, out: calls.append((args[0].detach(), args[1], out.detach())), with_kwargs=True
-    )
-    return calls, handle
-
 
 # ----------------------------------------------------------------------------------------------
 # golden: clean rows are LeRobot's compute_loss
 
 
-def test_the_adapter_speaks_lerobots_batch_keys_and_table():
-    assert (adapter._ACTION, adapter._IS_PAD) == (constants.ACTION, "action_is_pad")
-    assert (adapter._OBS_STATE, adapter._OBS_ENV, adapter._OBS_IMAGES) == (
-        constants.OBS_STATE,
-        constants.OBS_ENV_STATE,
-        constants.OBS_IMAGES,
-    )
-    policy = _policy(_config())
+def test_the_policys_table_is_read_bit_for_bit():
+    policy = lc.policy(lc.config())
     ac = policy.diffusion.noise_scheduler.alphas_cumprod.double()
     t = torch.arange(100)
     got = schedule_of(policy).sigma_for_timestep(t, dtype=torch.float64)
@@ -138,10 +45,12 @@ def test_clean_rows_give_lerobots_compute_loss_bit_for_bit(prediction, mask, sch
     # `noise_scheduler.add_noise(action, eps, t)`, the target is `eps` / the actions bit for bit
     # (`ambient_pair` at sigma_min = 0), the weight is exactly 1.0, and the reduction is the same
     # `.mean()` of the same float32 tensor: identical operations in the same order on the same inputs.
-    config = _config(DEFAULT, prediction_type=prediction, do_mask_loss_for_padding=mask, noise_scheduler_type=scheduler)
-    policy = _policy(config)
-    batch = _normalised_batch(32, seed=1)
-    want, eps, t = _lerobot_draws(policy, batch, seed=5)
+    config = lc.config(
+        DEFAULT, prediction_type=prediction, do_mask_loss_for_padding=mask, noise_scheduler_type=scheduler
+    )
+    policy = lc.policy(config)
+    batch = lc.normalised_batch(32, seed=1)
+    want, eps, t = lc.lerobot_draws(policy, batch, seed=5)
     clean = {**batch, "ambient.sigma_min": torch.zeros(32)}
     got = ambient_compute_loss(policy, clean, noise=eps, timesteps=t)
     assert torch.equal(got, want), (got.item(), want.item())
@@ -160,7 +69,7 @@ def test_ambientloss_alone_is_within_float32_rounding_of_diffusers_add_noise():
     # rounded once to float32 (<= 1/2 ulp), while diffusers computes ac**0.5 and (1 - ac)**0.5 in float32
     # (<= 1 ulp each, 1 - ac rounding once more). With two products and a sum rounded (1/2 ulp each),
     # |x_t - x_t'| <= (1/2 + 1 + 1/2 + 1/2 + 1/2 + ...) ulp (|a x0| + |s eps|) < 4 eps32 (|a x0| + |s eps|).
-    policy = _policy(_config())
+    policy = lc.policy(lc.config())
     scheduler = policy.diffusion.noise_scheduler
     g = torch.Generator().manual_seed(0)
     t = torch.arange(100).repeat_interleave(20)
@@ -181,14 +90,14 @@ def test_ambientloss_alone_is_within_float32_rounding_of_diffusers_add_noise():
 
 
 def test_clean_rows_of_a_mixed_batch_see_lerobots_input_and_target():
-    policy = _policy(_config(DEFAULT, do_mask_loss_for_padding=True))
-    batch = _normalised_batch(16, seed=2)
+    policy = lc.policy(lc.config(DEFAULT, do_mask_loss_for_padding=True))
+    batch = lc.normalised_batch(16, seed=2)
     level = schedule_of(policy).sigma_for_timestep(torch.tensor(40), dtype=torch.float64).item()
     sigma_min = torch.tensor([0.0, level] * 8, dtype=torch.float64)
     batch = Annotations(sigma_min, by="frame", seed=3)({**batch, "index": torch.arange(16)})
     eps = torch.randn(16, HORIZON, ACTION_DIM, generator=torch.Generator().manual_seed(4))
     t = torch.tensor([10, 70] * 8)
-    calls, handle = _record_unet(policy)
+    calls, handle = lc.record_unet(policy)
     per_sample = ambient_compute_loss(policy, batch, noise=eps, timesteps=t, reduction="per_sample")
     handle.remove()
     (x_t, t_seen, pred), clean = calls[0], sigma_min == 0
@@ -201,12 +110,12 @@ def test_clean_rows_of_a_mixed_batch_see_lerobots_input_and_target():
 
 
 def test_under_the_same_seed_clean_rows_get_lerobots_own_draws():
-    policy = make_ambient(_policy(_config(do_mask_loss_for_padding=True)))
-    batch = _normalised_batch(16, seed=6)
+    policy = make_ambient(lc.policy(lc.config(do_mask_loss_for_padding=True)))
+    batch = lc.normalised_batch(16, seed=6)
     level = schedule_of(policy).sigma_for_timestep(torch.tensor(50), dtype=torch.float64).item()
     sigma_min = torch.tensor([0.0, 0.0, level, 0.0] * 4, dtype=torch.float64)
     annotated = Annotations(sigma_min, by="frame", seed=0)({**batch, "index": torch.arange(16)})
-    calls, handle = _record_unet(policy)
+    calls, handle = lc.record_unet(policy)
     torch.manual_seed(8)
     policy.forward(annotated)  # the patched compute_loss, global generator
     handle.remove()
@@ -220,11 +129,11 @@ def test_under_the_same_seed_clean_rows_get_lerobots_own_draws():
 
 
 def test_mask_mean_valid_is_lerobots_later_normalisation():
-    policy = _policy(_config(do_mask_loss_for_padding=True))
-    batch = {**_normalised_batch(8, seed=3), "ambient.sigma_min": torch.zeros(8)}
+    policy = lc.policy(lc.config(do_mask_loss_for_padding=True))
+    batch = {**lc.normalised_batch(8, seed=3), "ambient.sigma_min": torch.zeros(8)}
     eps = torch.randn(8, HORIZON, ACTION_DIM, generator=torch.Generator().manual_seed(1))
     t = torch.arange(8) * 12
-    calls, handle = _record_unet(policy)
+    calls, handle = lc.record_unet(policy)
     got = ambient_compute_loss(policy, batch, noise=eps, timesteps=t, mask_mean="valid")
     handle.remove()
     mask = (~batch["action_is_pad"]).unsqueeze(-1)
@@ -234,9 +143,9 @@ def test_mask_mean_valid_is_lerobots_later_normalisation():
 
 
 def test_cameras_are_stacked_as_the_policy_does():
-    policy = _policy(_config(image=True, do_mask_loss_for_padding=True))
-    batch = {**_normalised_batch(4, seed=4, image=True), "ambient.sigma_min": torch.zeros(4)}
-    want, eps, t = _lerobot_draws(policy, batch, seed=9)
+    policy = lc.policy(lc.config(image=True, do_mask_loss_for_padding=True))
+    batch = {**lc.normalised_batch(4, seed=4, image=True), "ambient.sigma_min": torch.zeros(4)}
+    want, eps, t = lc.lerobot_draws(policy, batch, seed=9)
     assert torch.equal(ambient_compute_loss(policy, batch, noise=eps, timesteps=t), want)
 
 
@@ -245,13 +154,13 @@ def test_cameras_are_stacked_as_the_policy_does():
 
 
 def test_timesteps_are_drawn_above_each_rows_level():
-    policy = _policy(_config())
+    policy = lc.policy(lc.config())
     schedule = schedule_of(policy)
-    batch = _normalised_batch(64, seed=5)
+    batch = lc.normalised_batch(64, seed=5)
     t_min = torch.tensor([-1, 20, 60, 95] * 16)  # -1: clean
     sigma_min = torch.where(t_min < 0, 0.0, schedule.sigma_for_timestep(t_min.clamp_min(0), dtype=torch.float64))
     batch = Annotations(sigma_min, by="frame", seed=0)({**batch, "index": torch.arange(64)})
-    calls, handle = _record_unet(policy)
+    calls, handle = lc.record_unet(policy)
     for seed in range(5):
         ambient_compute_loss(policy, batch, generator=torch.Generator().manual_seed(seed))
         ambient_compute_loss(policy, batch, objective="denoising", generator=torch.Generator().manual_seed(seed))
@@ -263,7 +172,7 @@ def test_timesteps_are_drawn_above_each_rows_level():
     # the denoising baseline noises the raw actions with LeRobot's own forward process
     eps = torch.randn(64, HORIZON, ACTION_DIM, generator=torch.Generator().manual_seed(6))
     t_fixed = torch.full((64,), 99)
-    calls, handle = _record_unet(policy)
+    calls, handle = lc.record_unet(policy)
     ambient_compute_loss(policy, batch, objective="denoising", noise=eps, timesteps=t_fixed)
     handle.remove()
     assert torch.equal(calls[0][0], policy.diffusion.noise_scheduler.add_noise(batch["action"], eps, t_fixed))
@@ -293,8 +202,8 @@ def test_the_ambient_gradient_is_unbiased_through_lerobots_normalisation(predict
     misses by more than 10 standard errors, so the test has the power to see a bias.
     """
     n, t_min, t = 4096, 40, 70
-    config = _config(prediction_type=prediction)
-    policy = _policy(config)
+    config = lc.config(prediction_type=prediction)
+    policy = lc.policy(config)
     mu, sd = torch.tensor([2.0, -1.0]), torch.tensor([0.5, 3.0])
     stats = {
         "observation.state": {"min": -torch.ones(STATE), "max": torch.ones(STATE)},
@@ -347,156 +256,17 @@ def test_the_ambient_gradient_is_unbiased_through_lerobots_normalisation(predict
 
 
 # ----------------------------------------------------------------------------------------------
-# training with LeRobot's preprocessor, policy.forward and select_action
-
-EPISODES, FRAMES, BAD = 12, 40, range(4, 12)
-STATS = {
-    "observation.state": {"min": -torch.ones(STATE), "max": torch.ones(STATE)},
-    "observation.environment_state": {"min": -torch.ones(ENV), "max": torch.ones(ENV)},
-    "action": {"min": -torch.full((ACTION_DIM,), 1.5), "max": torch.full((ACTION_DIM,), 1.5)},
-}
-
-
-def _raw_frames(index):
-    """Frames of a toy dataset, as LeRobot's dataloader yields them: circles, jittery in the bad episodes."""
-    episode, k = index // FRAMES, index % FRAMES
-    phase = 0.7 * episode.double()
-    steps = k[:, None] + torch.arange(1 - N_OBS, 1 - N_OBS + HORIZON)[None, :]
-    is_pad = (steps < 0) | (steps >= FRAMES)
-    steps = steps.clamp(0, FRAMES - 1)  # copy-padding at the episode ends
-    angle = phase[:, None] + 0.2 * steps
-    action = torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
-    jitter = torch.sin(37.0 * angle[..., None] + torch.arange(2)) * 0.3
-    action = action + jitter * torch.tensor([e in BAD for e in episode.tolist()])[:, None, None]
-    obs_steps = (k[:, None] + torch.arange(1 - N_OBS, 1)[None, :]).clamp(0, FRAMES - 1)
-    obs_angle = phase[:, None] + 0.2 * obs_steps
-    state = torch.stack([torch.cos(obs_angle), torch.sin(obs_angle), 0 * obs_angle, 0 * obs_angle + 1], dim=-1)
-    env = torch.cat([state, state[..., :2] * 0.5], dim=-1)
-    return {
-        "observation.state": state.float(),
-        "observation.environment_state": env.float(),
-        "action": action.float(),
-        "action_is_pad": is_pad,
-        "index": index,
-        "episode_index": episode,
-    }
-
-
-@pytest.fixture(scope="module")
-def trained():
-    """A small policy trained 60 steps on 4 clean and 8 jittery episodes, through the patched forward."""
-    with torch.random.fork_rng(devices=[]):
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        config = _config(SMALL, do_mask_loss_for_padding=True, num_inference_steps=10)
-        policy = _policy(config)
-        preprocessor, postprocessor = make_diffusion_pre_post_processors(config, STATS)
-        bad_episodes = BAD
-        # --8<-- [start:setup]
-        make_ambient(policy)  # policy.forward(batch) now returns the ambient loss
-        t_min = torch.tensor(30)  # the bad episodes are trusted from timestep 30 up
-        level = schedule_of(policy).sigma_for_timestep(t_min, dtype=torch.float64).item()
-        annotate = Annotations({e: level if e in bad_episodes else 0.0 for e in range(EPISODES)}, by="episode", seed=0)
-        # --8<-- [end:setup]
-        evaluation = annotate(preprocessor(_raw_frames(torch.arange(0, EPISODES * FRAMES, 5))))
-        g = torch.Generator().manual_seed(0)
-        eval_noise = torch.randn(evaluation["action"].shape, generator=g)
-        base = DiscreteTimesteps(schedule_of(policy))
-        eval_t = truncated_timesteps(evaluation["ambient.sigma_min"], base=base, generator=g)
-
-        def evaluate():
-            with torch.no_grad():
-                return ambient_compute_loss(policy, evaluation, noise=eval_noise, timesteps=eval_t).item()
-
-        optimizer = torch.optim.AdamW(policy.get_optim_params(), lr=2e-3)
-        torch.manual_seed(1)
-        losses, start = [], evaluate()
-        for _ in range(60):
-            # --8<-- [start:step]
-            batch = preprocessor(_raw_frames(torch.randint(0, EPISODES * FRAMES, (32,))))
-            batch = annotate(batch)  # after the preprocessor: it drops unknown keys, x_tmin needs normalised actions
-            loss, _ = policy.forward(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            # --8<-- [end:step]
-            losses.append(loss.item())
-        torch.set_num_threads(before)
-        yield policy, preprocessor, postprocessor, start, evaluate(), losses
-
-
-def test_a_few_training_steps_lower_the_loss(trained):
-    _, _, _, start, end, losses = trained
-    assert all(math.isfinite(v) for v in losses)
-    assert end < 0.6 * start, (start, end)
-
-
-def test_select_action_after_training(trained):
-    policy, preprocessor, postprocessor, *_ = trained
-    policy.eval()
-    policy.reset()
-    frames = _raw_frames(torch.tensor([3]))
-    obs = {k: frames[k][:, -1] for k in ("observation.state", "observation.environment_state")}
-    torch.manual_seed(0)
-    actions = [postprocessor(policy.select_action(preprocessor(dict(obs)))) for _ in range(3)]
-    for action in actions:
-        assert action.shape == (1, ACTION_DIM)
-        assert bool(torch.isfinite(action).all())
-        assert bool((action.abs() <= 1.5 + 1e-5).all())  # clip_sample: inside the normalisation range
-    policy.train()
-
-
-# ----------------------------------------------------------------------------------------------
-# annotations
-
-
-def test_annotations_look_up_episodes_or_frames_and_freeze_x_tmin():
-    batch = _normalised_batch(6, seed=7)
-    per_episode = Annotations([0.0, 0.3, 0.0, 0.6, 0.0], [0.0, 0.2, 0.0, 0.0, 0.0], by="episode", seed=11)
-    out = per_episode(batch)
-    assert "ambient.sigma_min" not in batch  # the input is not modified
-    assert out["ambient.sigma_min"].tolist() == [0.0, 0.3, 0.0, 0.6, 0.0, 0.0]
-    assert out["ambient.sigma_max"].tolist() == [0.0, 0.2, 0.0, 0.0, 0.0, 0.0]
-    clean = out["ambient.sigma_min"] == 0
-    assert torch.equal(out["ambient.x_tmin"][clean], batch["action"][clean])
-    # frozen: keyed by the frame index, whatever the batch order
-    reordered = per_episode({k: v.flip(0) for k, v in batch.items()})
-    assert torch.equal(reordered["ambient.x_tmin"].flip(0), out["ambient.x_tmin"])
-    want = al.frozen_x_tmin(batch["action"], batch["index"], out["ambient.sigma_min"], seed=11)
-    assert torch.equal(out["ambient.x_tmin"], want)
-    per_frame = Annotations(torch.linspace(0, 0.5, 64), by="frame")
-    assert torch.equal(per_frame(batch)["ambient.sigma_min"], torch.linspace(0, 0.5, 64).double()[batch["index"]])
-    assert "ambient.x_tmin" not in per_frame(batch)
-
-
-def test_sigma_max_rows_below_their_window_train_as_clean():
-    policy = _policy(_config())
-    schedule = schedule_of(policy)
-    level = lambda k: schedule.sigma_for_timestep(torch.tensor(k), dtype=torch.float64).item()  # noqa: E731
-    batch = Annotations([level(60)] * 5, [level(10)] * 5, by="episode", seed=0)(_normalised_batch(8, seed=8))
-    eps = torch.randn(8, HORIZON, ACTION_DIM, generator=torch.Generator().manual_seed(3))
-    t = torch.tensor([3, 80, 5, 90, 9, 70, 0, 99])  # below the window -> clean; above t_min -> ambient
-    calls, handle = _record_unet(policy)
-    ambient_compute_loss(policy, batch, noise=eps, timesteps=t)
-    handle.remove()
-    low = t < 10
-    assert torch.equal(calls[0][0][low], policy.diffusion.noise_scheduler.add_noise(batch["action"], eps, t)[low])
-    with pytest.raises(ValueError, match=r"timesteps\[0\] = 30 .* not usable"):
-        ambient_compute_loss(policy, batch, noise=eps, timesteps=torch.full((8,), 30))
-
-
-# ----------------------------------------------------------------------------------------------
 # bad input: errors name the argument and the value
 
 
 @pytest.fixture(scope="module")
 def small_policy():
     with torch.random.fork_rng(devices=[]):
-        return _policy(_config())
+        return lc.policy(lc.config())
 
 
 def _annotated(n=4, corrupt=True):
-    batch = _normalised_batch(n, seed=9)
+    batch = lc.normalised_batch(n, seed=9)
     sigma_min = torch.tensor([0.0, 0.5, 0.0, 0.5][:n] if corrupt else [0.0] * n, dtype=torch.float64)
     return Annotations(sigma_min, by="frame", seed=0)({**batch, "index": torch.arange(n)})
 
@@ -576,9 +346,9 @@ def test_bad_annotations_and_patch_options(small_policy):
     with pytest.raises(ValueError, match="seed must be a non-negative integer or None, got -1"):
         Annotations([0.0], seed=-1)
     with pytest.raises(KeyError, match="sigma_min has no entry for episode_index 4"):
-        Annotations({0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0})(_normalised_batch(5))
+        Annotations({0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0})(lc.normalised_batch(5))
     with pytest.raises(KeyError, match="sigma_min has no entry for episode_index 1"):
-        Annotations({0: 0.0, 2: 0.0, 3: 0.0, 4: 0.0})(_normalised_batch(5))
+        Annotations({0: 0.0, 2: 0.0, 3: 0.0, 4: 0.0})(lc.normalised_batch(5))
     with pytest.raises(KeyError, match="batch has no 'episode_index'"):
         Annotations([0.0])({"action": torch.zeros(1, 16, 2)})
     with pytest.raises(ValueError, match="unknown objective 'clean'"):
