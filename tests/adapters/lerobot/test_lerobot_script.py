@@ -72,3 +72,17 @@ def test_the_recipe_page_includes_the_script_and_its_ambient_lines():
     for section in ("ambient", "step"):
         assert f"# --8<-- [start:{section}]" in text
         assert f"# --8<-- [end:{section}]" in text
+
+
+def test_a_state_only_policy_needs_the_environment_state_as_the_recipe_says():
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+    from lerobot_common import config
+
+    cfg = config()
+    cfg.input_features = {"observation.state": cfg.input_features["observation.state"]}
+    assert cfg.input_features == {"observation.state": PolicyFeature(FeatureType.STATE, (4,))}
+    message = "You must provide at least one image or the environment state among the inputs"
+    with pytest.raises(ValueError, match=message):
+        DiffusionPolicy(cfg)
+    assert message in RECIPE.read_text()
