@@ -158,13 +158,34 @@ class Properties:
         err = _relative_error(got, want, scale, f"E[{self.kind} | x_t] (Gaussian data, float64)")
         if not err <= tol:
             # T = c_t x_t + c_m x_tmin: its standard deviation given x_t is |c_m| times that of x_tmin
-            sd = abs(c_m) * np.sqrt(np.diag(data.cov_xm(t, mm)))
-            z = float(np.max(np.abs(got - want) / np.maximum(sd, np.finfo(np.float64).tiny)))
+            sd = np.maximum(abs(c_m) * np.sqrt(np.diag(data.cov_xm(t, mm))), np.finfo(np.float64).tiny)
+            here = float(np.max(np.abs(got - want) / sd))
+            z = self._typical_z(s, m, data, sd, here)
             msg = (
                 f"biased: E[T | x_t] misses E[{self.kind} | x_t] by z = {two_digits(z)} standard deviations of T "
-                f"given x_t (relative error {err:.2g}, tolerance {tol:.2g}; Gaussian data, float64)"
+                f"given x_t (root mean square over x_t; {two_digits(here)} at this x_t; relative error {err:.2g}, "
+                f"tolerance {tol:.2g}; Gaussian data, float64)"
             )
             raise _Failure(msg, err, tol, z=z, kind="value")
+
+    def _typical_z(self, s: float, m: float, data: Gaussian, sd: np.ndarray, here: float) -> float:
+        """The bias ``E[T | x_t] - E[k | x_t]`` in units of ``sd``, root mean square over ``x_t ~ N(a mu, C_t)``.
+
+        A target is affine in ``x_t``, and so is its bias ``b(x) = b(a mu) + B (x - a mu)``: its mean
+        square is ``b(a mu)^2 + diag(B C_t B^T)``, read from one call at ``a mu`` and one unit step
+        along each axis (``here``, the value at the counterexample, if that call fails).
+        """
+        t, mm = pair_scalars(self.sched, s, m)
+        x = t.a * data.mu + np.vstack([np.zeros(data.d), np.eye(data.d)])
+        try:
+            got = self.call(x, np.stack([data.mean_xm(t, mm, xi) for xi in x]), np.full(len(x), s), np.full(len(x), m))
+        except _Failure:
+            return here
+        bias = got - np.stack([data.posterior_mean(self.kind, t, xi) for xi in x])
+        slope = (bias[1:] - bias[0]).T  # column j: the change along axis j
+        mean_square = bias[0] ** 2 + np.einsum("ij,jk,ik->i", slope, data.cov(t), slope)
+        z = float(np.max(np.sqrt(mean_square) / sd))
+        return z if math.isfinite(z) else here
 
     # -- reduces_at_sigma_min_0 --------------------------------------------------------------------
     def reduces_strategy(self) -> Any:

@@ -10,7 +10,8 @@ one property:
     ``x_tmin``, so ``E[T | x_t = x] = fn(x, E[x_tmin | x_t = x], sigma, sigma_min)`` exactly; it is
     compared with the closed-form posterior mean in float64, relative to the size of the terms and the
     conditioning (tolerance ``1e-9``). A miss is also reported as a z-score: in standard deviations of
-    ``T`` given ``x_t``, ``|c_m| sqrt(diag Cov[x_tmin | x_t])`` for ``T = c_t x_t + c_m x_tmin``.
+    ``T`` given ``x_t``, ``|c_m| sqrt(diag Cov[x_tmin | x_t])`` for ``T = c_t x_t + c_m x_tmin``, the root
+    mean square of the bias over ``x_t`` (the largest coordinate), with its value at the counterexample.
     Levels are ordinary draws below the VP top; the edges are the business of ``finite_at_edges``.
 ``reduces_at_sigma_min_0``
     ``sigma_min = 0`` gives the standard target from ``(x_t, x0)`` to 64 ulp of the size of the terms.
