@@ -159,7 +159,8 @@ class Properties:
         if not err <= tol:
             # T = c_t x_t + c_m x_tmin: its standard deviation given x_t is |c_m| times that of x_tmin
             sd = np.maximum(abs(c_m) * np.sqrt(np.diag(data.cov_xm(t, mm))), np.finfo(np.float64).tiny)
-            here = float(np.max(np.abs(got - want) / sd))
+            with np.errstate(all="ignore"):
+                here = float(np.max(np.abs(got - want) / sd))
             z = self._typical_z(s, m, data, sd, here)
             msg = (
                 f"biased: E[T | x_t] misses E[{self.kind} | x_t] by z = {two_digits(z)} standard deviations of T "
@@ -181,10 +182,11 @@ class Properties:
             got = self.call(x, np.stack([data.mean_xm(t, mm, xi) for xi in x]), np.full(len(x), s), np.full(len(x), m))
         except _Failure:
             return here
-        bias = got - np.stack([data.posterior_mean(self.kind, t, xi) for xi in x])
-        slope = (bias[1:] - bias[0]).T  # column j: the change along axis j
-        mean_square = bias[0] ** 2 + np.einsum("ij,jk,ik->i", slope, data.cov(t), slope)
-        z = float(np.max(np.sqrt(mean_square) / sd))
+        with np.errstate(all="ignore"):  # a function NaN or inf at these points: z at the counterexample
+            bias = got - np.stack([data.posterior_mean(self.kind, t, xi) for xi in x])
+            slope = (bias[1:] - bias[0]).T  # column j: the change along axis j
+            mean_square = bias[0] ** 2 + np.einsum("ij,jk,ik->i", slope, data.cov(t), slope)
+            z = float(np.max(np.sqrt(mean_square) / sd))
         return z if math.isfinite(z) else here
 
     # -- reduces_at_sigma_min_0 --------------------------------------------------------------------
