@@ -92,6 +92,7 @@ class Properties:
         return False
 
     def _limit_of_bias(self, ex: dict[str, Any]) -> bool:
+        """Biased at ``sigma_min = 1e-2 sigma`` and ``1e-4 sigma``, and at 0 equal to its value at ``1e-9 sigma``."""
         s = ex["sigma"]
         if not all(self.biased_at(s, d * s) for d in _CLOSE):
             return False
@@ -112,6 +113,7 @@ class Properties:
         return True
 
     def _bias_diverges(self, ex: dict[str, Any]) -> bool:
+        """Biased at admissible pairs 1e-2 and 1e-4 of the way from the failing edge case to the interior."""
         case, s, m = ex["case"], ex["sigma"], ex["sigma_min"]
         if case == "top":
             pairs = [(s - d * (s - m), m) for d in _CLOSE]
