@@ -96,7 +96,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"ambientloss verify: error: {exc}", file=sys.stderr)
         return 2
     print(report)
-    return 0 if report.passed else 1
+    return 0 if (report.passed_strict if args.strict else report.passed) else 1
 
 
 def _fallback(value: str) -> str | float:
@@ -276,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="check an ambient-target implementation MODULE:FUNCTION against exact oracles",
         description="Property-based check of fn(x_t, x_tmin, sigma, sigma_min) (NumPy, PyTorch or JAX): "
         "unbiasedness on Gaussian data, reduction at sigma_min = 0, finiteness at the edges, float32 "
-        "accuracy near sigma_min, and shape and dtype. Exit status 0 when every property holds, 1 when "
-        "one fails, 2 on usage errors.",
+        "accuracy near sigma_min, and shape and dtype. Findings (NaN at sigma == sigma_min, which training "
+        "must never draw) are listed first. Exit status 0 when every property holds, 1 when one fails (or, "
+        "with --strict, when there is a finding), 2 on usage errors.",
     )
     verify.add_argument("target", metavar="MODULE:FUNCTION", help="the function to check, e.g. mypkg.losses:target")
     verify.add_argument(
@@ -293,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--max-examples", type=int, default=100, help="Hypothesis examples per property (default 100)")
     verify.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     verify.add_argument("--timeout", type=float, default=5.0, help="seconds one call may take (default 5)")
+    verify.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on a finding too, e.g. NaN at sigma == sigma_min, not only on a failed property",
+    )
     verify.set_defaults(func=_verify)
     _add_annotate(sub)
     return parser

@@ -139,6 +139,23 @@ def summary(rows: list[dict[str, float]], cfg: DemoConfig) -> dict[str, dict[str
 METHODS = ("clean_only", "naive", "ambient")
 
 
+def times(value: float, other: float) -> str:
+    """``value`` against ``other`` as a ratio to 2 significant digits: ``"1.3x lower than"``.
+
+    >>> times(3.69e-3, 4.82e-3), times(4.15e-3, 3.44e-1), times(2.0, 1.0), times(834.0, 1.0)
+    ('1.3x lower than', '83x lower than', '2.0x higher than', '830x higher than')
+    """
+    if value == other:
+        return "equal to"
+    word = "lower" if value < other else "higher"
+    small, large = sorted((abs(value), abs(other)))
+    if small == 0 or (value < 0) != (other < 0):
+        return f"{word} than"
+    ratio = float(f"{large / small:.2g}")  # 2 significant digits
+    digits = max(1 - math.floor(math.log10(ratio)), 0)  # written out, never with an exponent
+    return f"{ratio:.{digits}f}x {word} than"
+
+
 def reading(rows: list[dict[str, float]], cfg: DemoConfig) -> list[str]:
     """Two lines that read the table, computed from its numbers."""
     sums = summary(rows, cfg)
@@ -146,9 +163,9 @@ def reading(rows: list[dict[str, float]], cfg: DemoConfig) -> list[str]:
     lines = []
     if up["ambient"] > 0:
         lines.append(
-            f"Above sigma_min, ambient's summed error {up['ambient']:.2e} is {up['clean_only'] / up['ambient']:.0f}x "
-            f"below clean only's ({up['clean_only']:.2e}) and {up['naive'] / up['ambient']:.0f}x below naive "
-            "mixing's: the corrupt samples add data without adding their bias."
+            f"Above sigma_min, ambient's summed error {up['ambient']:.2e} is {times(up['ambient'], up['clean_only'])} "
+            f"clean only's ({up['clean_only']:.2e}) and {times(up['ambient'], up['naive'])} naive mixing's "
+            f"({up['naive']:.2e}): the corrupt samples add data without adding their bias."
         )
     if low["clean_only"] > 0 and low["naive"] < low["clean_only"]:
         lines.append(

@@ -1,12 +1,18 @@
 """Known-wrong ambient targets with the signature of ``ambientloss.ambient_target`` (NumPy, VP schedule).
 
-Each one fails a named property of ``ambientloss verify`` / :func:`ambientloss.testing.check.check_target_fn`::
+Each wrong one fails exactly one named property of ``ambientloss verify`` /
+:func:`ambientloss.testing.check.check_target_fn` (the properties its defect also breaks are listed as
+not judged)::
 
-    ambientloss verify examples.wrong_targets:talk_epsilon --prediction epsilon      # unbiased, ...
-    ambientloss verify examples.wrong_targets:swapped_vp_levels --prediction x0       # unbiased, ...
-    ambientloss verify examples.wrong_targets:image_broadcast --prediction x0        # preserves_shape_and_dtype
-    ambientloss verify examples.wrong_targets:unguarded_epsilon --prediction epsilon # finite_at_edges
-    ambientloss verify examples.wrong_targets:reference_epsilon --prediction epsilon # passes
+    ambientloss verify examples.wrong_targets:talk_epsilon --prediction epsilon         # unbiased
+    ambientloss verify examples.wrong_targets:sign_flipped_epsilon --prediction epsilon # unbiased
+    ambientloss verify examples.wrong_targets:swapped_vp_levels --prediction x0          # unbiased
+    ambientloss verify examples.wrong_targets:image_broadcast --prediction x0           # preserves_shape_and_dtype
+    ambientloss verify examples.wrong_targets:unguarded_epsilon --prediction epsilon    # passes, with a finding
+    ambientloss verify examples.wrong_targets:reference_epsilon --prediction epsilon    # passes
+
+``unguarded_epsilon`` is correct but returns NaN at ``sigma == sigma_min``: a finding (exit status 0,
+1 with ``--strict``).
 
 Levels are VP ``s`` (``sigma``) and ``m`` (``sigma_min``), with ``a = sqrt(1 - s^2)``.
 """
@@ -21,6 +27,7 @@ __all__ = [
     "image_broadcast",
     "reference_epsilon",
     "reference_x0",
+    "sign_flipped_epsilon",
     "swapped_vp_levels",
     "talk_epsilon",
     "unguarded_epsilon",
@@ -37,7 +44,7 @@ def talk_epsilon(x_t, x_tmin, sigma, sigma_min):
     """The epsilon target as printed in the talk: the ``x_s`` coefficient is too large by ``s / sqrt(1 - s^2)``.
 
     ``T = s^2 (1 - m^2) / ((s^2 - m^2) sqrt(1 - s^2)) x_s - s sqrt(1 - s^2) sqrt(1 - m^2) / (s^2 - m^2) x_m``.
-    Biased (fails ``unbiased``), not the standard target at ``m = 0`` and infinite at ``s = 1``.
+    Biased (fails ``unbiased``); the same bias makes it wrong at ``m = 0`` and infinite at ``s = 1``.
     """
     s, m = _levels(sigma, x_t), _levels(sigma_min, x_t)
     d = s * s - m * m
@@ -64,7 +71,8 @@ def swapped_vp_levels(x_t, x_tmin, sigma, sigma_min):
     """The VP argument-order trap: the helper is called VE-style (current=sigma, desired=sigma_min).
 
     The square root of the negative transition variance is silently replaced by 1, so the x0 target is
-    garbage (fails ``unbiased`` and ``reduces_at_sigma_min_0``) yet finite. The correct call is
+    garbage (fails ``unbiased``; wrong at ``m = 0`` and infinite at ``s = 1`` too) yet finite at ordinary
+    levels. The correct call is
     ``_vp_to_vp_x0_target(x_tmin, x_t, sigma_min, sigma)``.
     """
     s, m = _levels(sigma, x_t), _levels(sigma_min, x_t)
@@ -87,8 +95,10 @@ def image_broadcast(x_t, x_tmin, sigma, sigma_min):
 def unguarded_epsilon(x_t, x_tmin, sigma, sigma_min):
     """Correct epsilon target ``(s (1 - m^2) x_s - s sqrt(1 - s^2) sqrt(1 - m^2) x_m) / (s^2 - m^2)`` with no guard.
 
-    Drawing the training level as ``t ~ randint(t_n, T)`` includes ``t == t_n``, where this divides
-    0 by 0 and silently returns NaN instead of raising (fails ``finite_at_edges``).
+    Right wherever the target exists, but drawing the training level as ``t ~ randint(t_n, T)``
+    includes ``t == t_n``, where this divides 0 by 0 and silently returns NaN instead of raising: a
+    finding (passes, fails under ``--strict``), as for ``ambientloss.ambient_target`` under
+    ``ambientloss.checks(False)``.
     """
     s, m = _levels(sigma, x_t), _levels(sigma_min, x_t)
     d = (s - m) * (s + m)
@@ -96,6 +106,14 @@ def unguarded_epsilon(x_t, x_tmin, sigma, sigma_min):
     a_s = np.sqrt((1 - s) * (1 + s))
     out = (s * a_m * a_m * x_t - s * a_s * a_m * x_tmin) / d
     return out.astype(x_t.dtype)
+
+
+def sign_flipped_epsilon(x_t, x_tmin, sigma, sigma_min):
+    """The epsilon target with the noise read in the other sign convention, ``x_t = a x0 - b eps``.
+
+    Every term has the wrong sign: biased by twice ``E[eps | x_t]`` (fails ``unbiased``, with a z-score).
+    """
+    return -ambientloss.ambient_target(x_t, x_tmin, sigma, sigma_min, prediction="epsilon", schedule="vp")
 
 
 def reference_epsilon(x_t, x_tmin, sigma, sigma_min):

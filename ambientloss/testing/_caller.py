@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -14,11 +15,29 @@ import numpy as np
 
 
 class _Failure(Exception):
-    """A property does not hold on one example."""
+    """A property does not hold on one example.
 
-    def __init__(self, message: str, error: float | None = None, tolerance: float | None = None, hang: bool = False):
+    ``kind`` says what went wrong: ``"value"`` (a number off by ``error``, and by ``z`` standard
+    deviations where that is known), ``"nonfinite"`` (NaN or inf where finite values are due),
+    ``"shape"`` (wrong shape or dtype) or ``"call"`` (an exception, a non-array result, a hang).
+    ``excuse`` is set once a property has asked whether another failure explains this one: the
+    explanation, or ``""`` for none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        error: float | None = None,
+        tolerance: float | None = None,
+        hang: bool = False,
+        *,
+        z: float | None = None,
+        kind: str = "call",
+    ):
         super().__init__(message)
         self.message, self.error, self.tolerance, self.hang = message, error, tolerance, hang
+        self.z, self.kind = z, kind
+        self.excuse: str | None = None
 
 
 class _ShrinkBudgetSpent(Exception):
@@ -71,7 +90,8 @@ class _Caller:
                 box["err"] = exc
 
         self.calls += 1
-        worker = threading.Thread(target=work, name="ambientloss-check", daemon=True)
+        context = contextvars.copy_context()  # the caller's settings, ``ambientloss.checks(False)`` say
+        worker = threading.Thread(target=context.run, args=(work,), name="ambientloss-check", daemon=True)
         worker.start()
         worker.join(self.timeout)
         if worker.is_alive():
@@ -93,10 +113,10 @@ class _Caller:
         arr = self.to_numpy(out)
         if arr.shape != x_t.shape:
             msg = f"wrong shape: returned {arr.shape} for x_t of shape {x_t.shape}"
-            raise _Failure(msg)
+            raise _Failure(msg, kind="shape")
         if arr.dtype != x_t.dtype:
             msg = f"wrong dtype: returned {arr.dtype} for {x_t.dtype} inputs"
-            raise _Failure(msg)
+            raise _Failure(msg, kind="shape")
         return arr
 
     def to_numpy(self, out: Any) -> np.ndarray:
@@ -147,13 +167,27 @@ def _detect_library(fn: Callable[..., Any], timeout: float) -> tuple[str, str]:
 # properties
 
 
-def _compare(got: np.ndarray, want: np.ndarray, scale: np.ndarray, tol: float, what: str) -> None:
+def _relative_error(got: np.ndarray, want: np.ndarray, scale: np.ndarray, what: str) -> float:
+    """Largest ``|got - want| / scale``; a non-finite ``got`` fails."""
     if not np.all(np.isfinite(got)):
         msg = f"non-finite output ({int(np.sum(~np.isfinite(got)))} of {got.size} entries) where {what} is finite"
-        raise _Failure(msg)
+        raise _Failure(msg, kind="nonfinite")
     with np.errstate(all="ignore"):
         rel = np.abs(got.astype(np.float64) - want) / np.maximum(scale, np.finfo(np.float64).tiny)
-    err = float(np.max(rel)) if rel.size else 0.0
+    return float(np.max(rel)) if rel.size else 0.0
+
+
+def _compare(got: np.ndarray, want: np.ndarray, scale: np.ndarray, tol: float, what: str) -> None:
+    err = _relative_error(got, want, scale, what)
     if not err <= tol:
         msg = f"differs from {what} by {err:.3g} relative to the size of the terms"
-        raise _Failure(msg, err, tol)
+        raise _Failure(msg, err, tol, kind="value")
+
+
+def _compare_own(got: np.ndarray, own: np.ndarray, scale: np.ndarray, tol: float, what: str) -> None:
+    """``got`` against another output of the same function: equal where that one is not finite, close elsewhere."""
+    ok = np.isfinite(own)
+    if not np.array_equal(got[~ok], own[~ok], equal_nan=True):
+        msg = f"finite output where {what} is NaN or inf, or the other way round"
+        raise _Failure(msg, kind="value")
+    _compare(got[ok], own[ok].astype(np.float64), scale[ok], tol, what)

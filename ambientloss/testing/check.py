@@ -2,64 +2,69 @@
 
 :func:`check_target_fn` takes a function with the signature of :func:`ambientloss.ambient_target`,
 ``fn(x_t, x_tmin, sigma, sigma_min)``, written for NumPy, PyTorch or JAX, and checks five
-independent properties with Hypothesis (the ``test`` extra):
+properties with Hypothesis (the ``test`` extra). Each judges one thing, so that one defect fails
+one property:
 
 ``unbiased``
-    ``E[T | x_t] = E[k | x_t]`` for Gaussian data. A target is affine in ``x_tmin``, so
-    ``E[T | x_t = x] = fn(x, E[x_tmin | x_t = x], sigma, sigma_min)`` exactly; it is compared with the
-    closed-form posterior mean in float64, relative to the size of the terms and the conditioning.
+    ``E[T | x_t] = E[k | x_t]`` for Gaussian data and ``sigma > sigma_min > 0``. A target is affine in
+    ``x_tmin``, so ``E[T | x_t = x] = fn(x, E[x_tmin | x_t = x], sigma, sigma_min)`` exactly; it is
+    compared with the closed-form posterior mean in float64, relative to the size of the terms and the
+    conditioning (tolerance ``1e-9``). A miss is also reported as a z-score: in standard deviations of
+    ``T`` given ``x_t``, ``|c_m| sqrt(diag Cov[x_tmin | x_t])`` for ``T = c_t x_t + c_m x_tmin``, the root
+    mean square of the bias over ``x_t`` (the largest coordinate), with its value at the counterexample.
     Levels are ordinary draws below the VP top; the edges are the business of ``finite_at_edges``.
 ``reduces_at_sigma_min_0``
     ``sigma_min = 0`` gives the standard target from ``(x_t, x0)`` to 64 ulp of the size of the terms.
+    Not judged when ``unbiased`` failed with a bias that explains it: the function is biased as
+    ``sigma_min -> 0`` and its value at 0 is the limit of those values. A function right above 0
+    and wrong at 0 fails here.
 ``finite_at_edges``
-    Finite output, for every example, at each case of :func:`~ambientloss.testing.strategies.edge_cases`:
-    ``sigma`` one ulp above ``sigma_min``, a clean sample at a small level, the VP top ``s = 1`` (not
-    for the velocity prediction, which diverges there), tiny and huge VE levels; at
-    ``sigma == sigma_min`` (an inadmissible pair) the function must raise or return finite values,
-    never a silent NaN or inf. For a schedule other than the named three, one ulp above ``sigma_min``
-    is beyond what ``a`` and ``b`` resolve, so raising is accepted there too (a silent NaN is not).
+    Finite output, for every example, at each admissible case of
+    :func:`~ambientloss.testing.strategies.edge_cases`: ``sigma`` one ulp above ``sigma_min``, a clean
+    sample at a small level, the VP top ``s = 1`` (not for the velocity prediction, which diverges
+    there), tiny and huge VE levels. Not judged where ``unbiased`` failed and the function is biased
+    on the way to the edge (its NaN or inf there is that bias diverging).
 ``accurate_near_sigma_min_float32``
-    float32 inputs with ``1 - r`` between ``1e-5`` and ``1e-3``: error against a float64 reference
-    within 64 float32 ulp of the size of the terms (which grows like ``1 / (1 - r)``); for a schedule other
-    than the named three, whose ``D`` is only as accurate as its ``a`` and ``b``, within ``64 u / (1 - r)``.
+    float32 inputs with ``1 - r`` between ``1e-5`` and ``1e-3`` against the function's own float64
+    output on the same (upcast) inputs, within 64 float32 ulp of the size of the terms (which grows
+    like ``1 / (1 - r)``); for a schedule other than the named three, whose ``D`` is only as accurate as
+    its ``a`` and ``b``, within ``64 u / (1 - r)``. A formula wrong in every precision passes here.
 ``preserves_shape_and_dtype``
-    ``(B, T, D)`` action chunks with ``(B,)`` levels, ``B == T`` included, and one unbatched example
-    with scalar levels: the output has the shape and dtype of ``x_t`` and per-sample values close to
-    the reference (a level broadcast along the wrong axis is caught).
+    ``(B, T, D)`` action chunks (``B == T`` included) and ``(B, D)`` batches with ``(B,)`` levels:
+    the output has the shape and dtype of ``x_t`` and equals, to ``1e-4`` of the size of the terms,
+    the function's own output for each example called alone with Python-float levels (a level
+    broadcast along the wrong axis is caught; a wrong formula is not this property's business).
+    Elsewhere a wrong shape or dtype leaves the other properties not judged.
+
+**Findings.** NaN or inf at ``sigma == sigma_min`` (the inadmissible ``t == t_n``), and for a schedule
+other than the named three one ulp above ``sigma_min`` (a pair closer than ``a`` and ``b`` resolve),
+is not a failed property: :func:`ambientloss.ambient_target` itself returns NaN there under
+``ambientloss.checks(False)``. It is a finding, listed first in the report with what happens, why
+training must never draw that level and how to avoid it; ``report.passed`` allows findings,
+``report.passed_strict`` does not. Raising there is fine and no finding.
 
 An exception, a wrong shape or dtype, a non-array result, non-finite values or a call running past
 ``timeout`` seconds fails that property with a message; the run then moves on to the next one.
-Hypothesis then shrinks the failing example, for at most ``_SHRINK_CALLS`` further calls.
+Hypothesis then shrinks the failing example, for at most 200 further calls.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-import numpy as np
-
 from ..core.targets import canonical_prediction
-from ._caller import _Caller, _compare, _detect_library, _Failure, _ShrinkBudgetSpent
-from .gaussian import (
-    CLEAN,
-    Gaussian,
-    Scalars,
-    ambient_coefficients,
-    error_scale,
-    one_minus_r,
-    pair_scalars,
-    transition,
-)
-from .oracle_schedules import level_for_free, resolve
-from .report import CheckReport, PropertyResult
+from ._caller import _Caller, _detect_library
+from ._properties import Properties
+from ._search import run_property
+from .oracle_schedules import resolve
+from .report import CheckReport, Finding, PropertyResult
 
-__all__ = ["PROPERTIES", "CheckReport", "PropertyResult", "check_target_fn"]
+__all__ = ["PROPERTIES", "CheckReport", "Finding", "PropertyResult", "check_target_fn"]
 
-#: names of the checked properties, in the order they run
+#: names of the checked properties, in the order of the report
 PROPERTIES = (
     "unbiased",
     "reduces_at_sigma_min_0",
@@ -68,283 +73,14 @@ PROPERTIES = (
     "preserves_shape_and_dtype",
 )
 
-#: calls spent at most on shrinking a counterexample, per property
-_SHRINK_CALLS = 200
-
-U64 = float(np.finfo(np.float64).eps)
-U32 = float(np.finfo(np.float32).eps)
-
-
-def _standard(kind: str, t: Scalars, x_t: np.ndarray, x0: np.ndarray) -> np.ndarray:
-    """The standard target for ``x_t = a x0 + b eps``, with ``eps`` read back from ``(x_t, x0)``."""
-    eps = (x_t - t.a * x0) / t.b
-    return {
-        "x0": x0,
-        "epsilon": eps,
-        "v": t.a * eps - t.b * x0,
-        "score": -eps / t.b,
-        "velocity": t.da * x0 + t.db * eps,
-    }[kind]
-
-
-class _Properties:
-    def __init__(self, call: _Caller, kind: str, schedule: Any) -> None:
-        from . import strategies as S
-
-        self.S, self.call, self.kind = S, call, kind
-        self.schedule = self.sched = resolve(schedule)
-        self.ve = math.isinf(self.sched.upper)
-        # a named schedule has a factored gap D exact to a few ulp; any other one only as accurate as its a and b
-        self.named = self.sched.name in ("vp", "ve", "flow")
-        self.top = kind != "velocity"  # the velocity prediction diverges at the VP top
-
-    def inner(self, lo: float, hi: float) -> tuple[float, float]:
-        """Fractions ``lo..hi`` of a bounded domain."""
-        low, width = self.sched.lower, self.sched.upper - self.sched.lower
-        return low + lo * width, low + hi * width
-
-    # -- unbiased ---------------------------------------------------------------------------------
-    def unbiased_strategy(self) -> Any:
-        st = self.S.st
-        return st.fixed_dictionaries(
-            {
-                "levels": self.S.level_pairs(self.schedule, edges=False, top=False),
-                "data": self.S.gaussians(st.integers(1, 4)),
-                "n": st.integers(1, 3),
-                "seed": st.integers(0, 2**32 - 1),
-            }
-        )
-
-    def unbiased(self, ex: dict[str, Any]) -> None:
-        s, m = ex["levels"]
-        data: Gaussian = ex["data"]
-        t, mm = pair_scalars(self.sched, s, m)
-        rng = np.random.default_rng(ex["seed"])
-        x = np.stack([data.sample(t, rng) for _ in range(ex["n"])])
-        exm = np.stack([data.mean_xm(t, mm, xi) for xi in x])
-        want = np.stack([data.posterior_mean(self.kind, t, xi) for xi in x])
-        got = self.call(x, exm, np.full(len(x), s), np.full(len(x), m))
-        cond = data.cond(t) * (1.0 + 1.0 / one_minus_r(t, mm))  # rounding of the gap D grows like 1 / (1 - r)
-        _, c_m = ambient_coefficients(self.kind, t, mm)
-        scale = error_scale(self.kind, t, mm, np.abs(x), np.abs(exm)) + cond * np.stack(
-            [abs(c_m) * data.magnitude_xm(t, mm, xi) + data.magnitude(self.kind, t, xi) for xi in x]
-        )
-        _compare(got, want, scale, 1e-9, f"E[{self.kind} | x_t] (Gaussian data, float64)")
-
-    # -- reduces_at_sigma_min_0 --------------------------------------------------------------------
-    def reduces_strategy(self) -> Any:
-        st = self.S.st
-        levels = self.S.level_pairs(self.schedule, edges=False, top=False).map(lambda p: p[0])
-        return st.fixed_dictionaries(
-            {"sigma": levels, "shape": st.sampled_from([(1, 1), (2, 3), (4, 2)]), "seed": st.integers(0, 2**32 - 1)}
-        )
-
-    def reduces(self, ex: dict[str, Any]) -> None:
-        s = ex["sigma"]
-        t = self.sched.scalars(s)
-        rng = np.random.default_rng(ex["seed"])
-        x0, eps = rng.standard_normal(ex["shape"]), rng.standard_normal(ex["shape"])
-        x_t = t.a * x0 + t.b * eps
-        want = _standard(self.kind, t, x_t, x0)
-        got = self.call(x_t, x0, np.full(len(x_t), s), np.zeros(len(x_t)))
-        scale = error_scale(self.kind, t, CLEAN, np.abs(x_t), np.abs(x0)) + np.abs(want)
-        _compare(got, want, scale, 64 * U64, f"the standard {self.kind} target")
-
-    # -- finite_at_edges ---------------------------------------------------------------------------
-    def edges_strategy(self) -> Any:
-        st = self.S.st
-        lo, hi = self.inner(0.05, 0.95) if not self.ve else (1e-2, 1e3)
-        return st.fixed_dictionaries({"sigma_min": st.floats(lo, hi), "seed": st.integers(0, 2**32 - 1)})
-
-    def edges(self, ex: dict[str, Any]) -> None:
-        rng = np.random.default_rng(ex["seed"])
-        x_m = rng.standard_normal((2, 3))
-        z = rng.standard_normal((2, 3))
-        for case, s, m in self.S.edge_cases(self.schedule, ex["sigma_min"], top=self.top):
-            try:
-                self._edge(case, s, m, x_m, z)
-            except _Failure:
-                ex.update(case=case, sigma=s, sigma_min=m)  # the counterexample is the failing case
-                raise
-
-    def _edge(self, case: str, s: float, m: float, x_m: np.ndarray, z: np.ndarray) -> None:
-        where = f"{case}: sigma={s!r}, sigma_min={m!r}"
-        if case == "equal" or (case == "one ulp above" and not self.named):
-            try:
-                out = self.call(x_m.copy(), x_m, np.full(2, s), np.full(2, m))
-            except _Failure as exc:
-                if exc.message.startswith("raised"):
-                    return  # raising on an inadmissible pair is the right behaviour
-                msg = f"{exc.message} ({where})"
-                raise _Failure(msg, hang=exc.hang) from None
-            if not np.all(np.isfinite(out)):
-                what = (
-                    "sigma == sigma_min (t == t_n)" if case == "equal" else "a pair closer than the schedule resolves"
-                )
-                msg = f"returned NaN or inf at {what} instead of raising ({where})"
-                raise _Failure(msg)
-            return
-        t, mm = pair_scalars(self.sched, s, m)
-        alpha, beta = transition(t, mm)
-        try:
-            out = self.call(alpha * x_m + beta * z, x_m, np.full(2, s), np.full(2, m))
-        except _Failure as exc:
-            msg = f"{exc.message} ({where})"
-            raise _Failure(msg, hang=exc.hang) from None
-        if not np.all(np.isfinite(out)):
-            msg = f"non-finite output ({int(np.sum(~np.isfinite(out)))} of {out.size} entries) at {where}"
-            raise _Failure(msg)
-
-    # -- accurate_near_sigma_min_float32 -----------------------------------------------------------
-    def accurate_strategy(self) -> Any:
-        st = self.S.st
-        ve = st.floats(math.log(1e-2), math.log(1e2)).map(math.exp)
-        m = ve if self.ve else st.floats(*self.inner(0.05, 0.9))
-        q = st.floats(math.log(1e-5), math.log(1e-3)).map(math.exp)
-        return st.fixed_dictionaries({"sigma_min": m, "one_minus_r": q, "seed": st.integers(0, 2**32 - 1)})
-
-    def accurate(self, ex: dict[str, Any]) -> None:
-        m32 = np.float32(ex["sigma_min"])
-        g = self.sched.schedule_free(float(m32)) / math.sqrt(1.0 - ex["one_minus_r"])
-        s32 = np.float32(level_for_free(self.sched, g))
-        if s32 <= m32:
-            s32 = np.nextafter(m32, np.float32(np.inf))
-        if not self.ve:
-            s32 = min(s32, np.float32(self.sched.upper))
-        t, mm = pair_scalars(self.sched, float(s32), float(m32))
-        rng = np.random.default_rng(ex["seed"])
-        x_m = rng.standard_normal((3, 4)).astype(np.float32)
-        alpha, beta = transition(t, mm)
-        x_t = (alpha * x_m.astype(np.float64) + beta * rng.standard_normal((3, 4))).astype(np.float32)
-        c_t, c_m = ambient_coefficients(self.kind, t, mm)
-        xt64, xm64 = x_t.astype(np.float64), x_m.astype(np.float64)
-        want = c_t * xt64 + c_m * xm64
-        got = self.call(x_t, x_m, np.full(3, s32, np.float32), np.full(3, m32, np.float32))
-        scale = error_scale(self.kind, t, mm, np.abs(xt64), np.abs(xm64)) + np.abs(want)
-        ex["sigma"] = float(s32)
-        relax = 1.0 if self.named else 1.0 / one_minus_r(t, mm)  # D of another schedule: u / (1 - r) relative
-        _compare(got, want, scale, 64 * U32 * relax, "the float64 reference")
-
-    # -- preserves_shape_and_dtype -----------------------------------------------------------------
-    def shapes_strategy(self) -> Any:
-        st = self.S.st
-        shape = st.one_of(self.S.batch_shapes(), st.integers(1, 4).map(lambda d: (d,)))
-        return st.fixed_dictionaries(
-            {"shape": shape, "dtype": st.sampled_from(["float32", "float64"]), "seed": st.integers(0, 2**32 - 1)}
-        )
-
-    def shapes(self, ex: dict[str, Any]) -> None:
-        shape, dtype = ex["shape"], np.dtype(ex["dtype"])
-        rng = np.random.default_rng(ex["seed"])
-        lo, hi = self.inner(0.05, 0.95) if not self.ve else (0.05, 20.0)
-        n = shape[0] if len(shape) == 3 else 1
-        sig = rng.uniform(lo, hi, n).astype(dtype)
-        sig_min = (sig * rng.uniform(0.0, 0.8, n)).astype(dtype)
-        if n > 1:
-            sig_min[0] = 0  # one clean sample in each batch
-        x_m = rng.standard_normal(shape).astype(dtype)
-        x_t = rng.standard_normal(shape).astype(dtype)
-        if len(shape) == 3:
-            got = self.call(x_t, x_m, sig, sig_min)
-        else:
-            got = self.call(x_t, x_m, float(sig[0]), float(sig_min[0]))
-        want = np.empty(shape)
-        scale = np.empty(shape)
-        for i in range(n):
-            t, mm = pair_scalars(self.sched, float(sig[i]), float(sig_min[i]))
-            c_t, c_m = ambient_coefficients(self.kind, t, mm)
-            xt, xm = (x_t[i], x_m[i]) if len(shape) == 3 else (x_t, x_m)
-            w = c_t * xt.astype(np.float64) + c_m * xm.astype(np.float64)
-            sc = error_scale(self.kind, t, mm, np.abs(xt.astype(np.float64)), np.abs(xm.astype(np.float64)))
-            if len(shape) == 3:
-                want[i], scale[i] = w, sc + np.abs(w)
-            else:
-                want, scale = w, sc + np.abs(w)
-        _compare(got, want, scale, 1e-4, "the per-sample reference (levels applied along the batch axis)")
-
-
-# ------------------------------------------------------------------------------------------------
-# driver
-
-
-def _run_property(name: str, strategy: Any, prop: Callable[[Any], None], config: Any, seed: int) -> PropertyResult:
-    from hypothesis import find
-    from hypothesis.errors import NoSuchExample
-
-    state: dict[str, Any] = {"n": 0, "hang": None, "last": None, "worst": 0.0, "shrinks": 0, "spent": False}
-
-    def condition(ex: Any) -> bool:
-        if state["hang"] is not None:
-            return True  # a hanging function is not searched further
-        if state["last"] is not None and state["shrinks"] >= _SHRINK_CALLS:
-            state["spent"] = True
-            raise _ShrinkBudgetSpent  # ends the search; the last failure is the smallest so far
-        state["n"] += 1
-        if state["last"] is not None:
-            state["shrinks"] += 1
-        try:
-            prop(ex)
-        except _Failure as exc:
-            if exc.hang:
-                state["hang"] = (exc, _describe(ex))
-            else:
-                state["last"] = (exc, _describe(ex))
-                if exc.error is not None and not exc.error <= state["worst"]:
-                    state["worst"] = exc.error
-            return True
-        return False
-
-    start = time.perf_counter()
-    try:
-        minimal = find(strategy, condition, settings=config, random=random.Random(seed))
-    except NoSuchExample:
-        return PropertyResult(name, True, examples=state["n"], seconds=time.perf_counter() - start)
-    except Exception as exc:  # a defect of the checker itself: report it rather than crash the run
-        if state["spent"]:
-            failure, example = state["last"]
-            return _failed(name, failure, example, state, start)
-        msg = f"checker error: {type(exc).__name__}: {exc}"
-        return PropertyResult(name, False, msg, examples=state["n"], seconds=time.perf_counter() - start)
-    if state["hang"] is not None:
-        failure, example = state["hang"]
-    else:
-        try:
-            prop(minimal)
-            failure, example = state["last"]
-            failure = _Failure(f"{failure.message} (not reproducible on replay)", failure.error, failure.tolerance)
-        except _Failure as exc:
-            failure, example = exc, _describe(minimal)
-    return _failed(name, failure, example, state, start)
-
-
-def _failed(
-    name: str, failure: _Failure, example: dict[str, Any], state: dict[str, Any], start: float
-) -> PropertyResult:
-    message = failure.message
-    if failure.error is not None and state["worst"] > failure.error:
-        message += f"; the largest error seen in the search was {state['worst']:.3g}"
-    return PropertyResult(
-        name,
-        False,
-        message,
-        example,
-        failure.error,
-        failure.tolerance,
-        examples=state["n"],
-        seconds=time.perf_counter() - start,
-    )
-
-
-def _describe(ex: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in dict(ex).items():
-        if key == "levels":
-            out["sigma"], out["sigma_min"] = value
-        elif isinstance(value, Gaussian):
-            out["mu"], out["Sigma"] = value.mu, value.Sigma
-        else:
-            out[key] = value
-    return out
+#: the order they run in: shapes first and unbiased second, as their failures can explain the others'
+_RUN_ORDER = (
+    "preserves_shape_and_dtype",
+    "unbiased",
+    "reduces_at_sigma_min_0",
+    "finite_at_edges",
+    "accurate_near_sigma_min_float32",
+)
 
 
 def check_target_fn(
@@ -384,8 +120,9 @@ def check_target_fn(
     Returns
     -------
     CheckReport
-        ``.passed``, ``.failed``, per-property :class:`PropertyResult` (``report["unbiased"]``) and a
-        readable ``str``.
+        ``.passed`` (no property failed), ``.passed_strict`` (nor any finding), ``.failed``,
+        ``.findings``, per-property :class:`PropertyResult` (``report["unbiased"]``) and a readable
+        ``str`` that lists the findings first.
 
     Examples
     --------
@@ -394,8 +131,14 @@ def check_target_fn(
     >>> from ambientloss.testing.check import check_target_fn
     >>> fn = partial(al.ambient_target, prediction="epsilon")
     >>> report = check_target_fn(fn, prediction="epsilon", max_examples=10)
-    >>> report.passed
-    True
+    >>> report.passed, report.failed, report.findings
+    (True, [], [])
+    >>> def unchecked(x_t, x_tmin, sigma, sigma_min):   # NaN at sigma == sigma_min: a finding, not a failure
+    ...     with al.checks(False):
+    ...         return al.ambient_target(x_t, x_tmin, sigma, sigma_min)
+    >>> report = check_target_fn(unchecked, max_examples=10)
+    >>> report.passed, report.passed_strict, [f.name for f in report.findings]
+    (True, False, ['nonfinite_at_sigma_min'])
     """
     try:
         import hypothesis  # noqa: F401
@@ -420,7 +163,7 @@ def check_target_fn(
     if note:
         library = f"{library} (no library accepted: {note})"
     call = _Caller(fn, library.split()[0], timeout)
-    props = _Properties(call, kind, oracle)
+    props = Properties(call, kind, oracle)
     config = settings(
         max_examples=max_examples,
         deadline=None,
@@ -430,17 +173,24 @@ def check_target_fn(
         verbosity=Verbosity.quiet,
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no slow "explain" phase
     )
-    plan = [
-        ("unbiased", props.unbiased_strategy(), props.unbiased),
-        ("reduces_at_sigma_min_0", props.reduces_strategy(), props.reduces),
-        ("finite_at_edges", props.edges_strategy(), props.edges),
-        ("accurate_near_sigma_min_float32", props.accurate_strategy(), props.accurate),
-        ("preserves_shape_and_dtype", props.shapes_strategy(), props.shapes),
-    ]
+    plan = {
+        "unbiased": (props.unbiased_strategy(), props.unbiased),
+        "reduces_at_sigma_min_0": (props.reduces_strategy(), props.reduces),
+        "finite_at_edges": (props.edges_strategy(), props.edges),
+        "accurate_near_sigma_min_float32": (props.accurate_strategy(), props.accurate),
+        "preserves_shape_and_dtype": (props.shapes_strategy(), props.shapes),
+    }
+    results: dict[str, PropertyResult] = {}
+    for prop_name in _RUN_ORDER:
+        strategy, prop = plan[prop_name]
+        prop_seed = seed * len(PROPERTIES) + PROPERTIES.index(prop_name)
+        result = run_property(prop_name, strategy, prop, config, prop_seed, partial(props.excuse, prop_name))
+        results[prop_name] = result
+        if prop_name == "unbiased":
+            props.biased = result.judged and result.z is not None
     name = getattr(fn, "__qualname__", None) or getattr(getattr(fn, "func", None), "__qualname__", None) or repr(fn)
     label = schedule if isinstance(schedule, str) else repr(schedule)
-    report = CheckReport(name, kind, label, library)
-    for i, (prop_name, strategy, prop) in enumerate(plan):
-        report.results.append(_run_property(prop_name, strategy, prop, config, seed * len(plan) + i))
+    report = CheckReport(name, kind, label, library, [results[p] for p in PROPERTIES])
+    report.findings = list(props.findings.values())
     report.output_types = sorted(call.output_types)
     return report

@@ -47,6 +47,38 @@ def test_jax_example_runs():
     assert np.isfinite(float(grad))
 
 
+def test_jax_example_drops_an_inadmissible_row_under_jit():
+    """One row with sigma == sigma_min (NaN under jit, unmasked) leaves the loss and its gradient those of the
+    other rows: the same value and gradient as the masked loss written out on the admissible rows alone."""
+    jax = pytest.importorskip("jax")
+    import ambientloss as al
+
+    jnp = jax.numpy
+    (block,) = [b for b in BLOCKS if "import jax" in b]
+    apply = lambda params, x, sigma: params * x  # noqa: E731
+    scope = {"apply": apply}
+    exec(block, scope)
+    x_tmin = jnp.asarray(np.random.default_rng(1).normal(size=(4, 16, 7)), dtype=jnp.float32)
+    sigma_min = jnp.asarray([0.0, 0.3, 0.5, 0.0], dtype=jnp.float32)
+    sigma = jnp.asarray([0.4, 0.3, 0.9, 0.2], dtype=jnp.float32)  # row 1: sigma == sigma_min
+    key = jax.random.key(0)
+    value, grad = jax.value_and_grad(scope["loss_fn"])(1.5, x_tmin, sigma, sigma_min, key)
+
+    keep = np.array([0, 2, 3])
+    noise = jax.random.normal(key, x_tmin.shape)[keep]
+
+    def on_admissible_rows(params):
+        s, m = sigma[keep], sigma_min[keep]
+        x_t, target = al.ambient_pair(x_tmin[keep], s, m, noise, prediction="x0", xp=jnp)
+        return al.squared_error(apply(params, x_t, s), target, weight=al.loss_weight(s, m, xp=jnp), xp=jnp)
+
+    want, want_grad = jax.value_and_grad(on_admissible_rows)(1.5)
+    assert np.isfinite(float(value))
+    assert np.isfinite(float(grad))
+    np.testing.assert_allclose(float(value), float(want), rtol=1e-5)
+    np.testing.assert_allclose(float(grad), float(want_grad), rtol=1e-5)
+
+
 def test_sampling_example_runs():
     (block,) = [b for b in BLOCKS if "get_preset" in b]
     scope: dict = {}

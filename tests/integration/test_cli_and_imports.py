@@ -73,7 +73,7 @@ def test_the_package_ships_no_benchmark_code():
 
 def test_demo_table_sums_and_reads_its_own_numbers(capsys):
     """The summed rows are the sums of the per-level rows; the reading quotes the table's numbers."""
-    from ambientloss.demo import METHODS, format_table, reading, summary
+    from ambientloss.demo import METHODS, format_table, reading, summary, times
 
     cfg = DemoConfig()
     rows = run_demo(cfg)
@@ -88,7 +88,8 @@ def test_demo_table_sums_and_reads_its_own_numbers(capsys):
     lines = reading(rows, cfg)
     assert len(lines) == 2
     up = sums["usable"]
-    assert f"{up['clean_only'] / up['ambient']:.0f}x below clean only's" in lines[0]
+    assert f"is {times(up['ambient'], up['clean_only'])} clean only's ({up['clean_only']:.2e})" in lines[0]
+    assert f"{times(up['ambient'], up['naive'])} naive mixing's ({up['naive']:.2e})" in lines[0]
     assert ("naive mixing is lower there" in lines[1]) == (sums["below"]["naive"] < sums["below"]["clean_only"])
     table = format_table(rows, cfg)
     assert "| sum, all levels | | " in table
