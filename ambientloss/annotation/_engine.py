@@ -42,7 +42,7 @@ def _check_positive_int(value: object, name: str) -> int:
 def _inference(x: Array) -> contextlib.AbstractContextManager[object]:
     """``torch.no_grad()`` for torch tensors (torch is then imported already): no autograd graph is built."""
     if array_api_compat.is_torch_array(x):
-        return sys.modules["torch"].no_grad()  # type: ignore[no-any-return]
+        return sys.modules["torch"].no_grad()
     return contextlib.nullcontext()
 
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..core.targets import canonical_prediction
 from ._caller import _Caller, _compare, _detect_library, _Failure, _ShrinkBudgetSpent
+from ._report import CheckReport, PropertyResult
 from .gaussian import (
     CLEAN,
     Gaussian,
@@ -55,7 +56,6 @@ from .gaussian import (
     transition,
 )
 from .oracle_schedules import level_for_free, resolve
-from .report import CheckReport, PropertyResult
 
 __all__ = ["PROPERTIES", "CheckReport", "PropertyResult", "check_target_fn"]
 
