@@ -1,15 +1,12 @@
 """Exact ambient-diffusion targets, noising, weights and losses for any array library."""
 
-from __future__ import annotations
-
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from .core.admissibility import Buffer, admissible, threshold, trusted_level, usable
 from .core.conversions import coefficients, convert_level, level_from_schedule_free, log_snr, schedule_free_level
 from .core.discrete import Discrete
 from .core.frozen import frozen_noise, frozen_x_tmin
-from .core.losses import squared_error
+from .core.losses import REDUCTIONS, squared_error
 from .core.noising import add_noise, renoise
 from .core.schedules import VE, VP, Custom, Flow, Schedule, get_schedule
 from .core.targets import PREDICTIONS, ambient_pair, ambient_target, standard_target
@@ -27,6 +24,8 @@ _LAZY = ("adapters", "annotation", "sampling", "testing")
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        import importlib
+
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
@@ -35,11 +34,13 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    """The public API only: ``__all__`` (no helper imports, no submodule that is not a feature subpackage)."""
+    return sorted(__all__)
 
 
 __all__ = [
     "PREDICTIONS",
+    "REDUCTIONS",
     "VE",
     "VP",
     "Buffer",
@@ -76,3 +77,5 @@ __all__ = [
     "trusted_level",
     "usable",
 ]
+
+del TYPE_CHECKING, Any  # helpers of this module only: dir(ambientloss) and globals hold the public API

@@ -37,7 +37,6 @@ __all__ = [
     "sample_truncated",
     "squared_error",
     "truncated_timesteps",
-    "xp",
 ]
 
 
@@ -120,13 +119,13 @@ def _annotations(sigma_min: Any, sigma_max: Any) -> tuple[Any, Any, tuple[int, .
 
 
 def sample_truncated(
-    rng: np.random.Generator,
     sigma_min: Any,
     sigma_max: Any = None,
     /,
     *,
     base: Any,
     buffer: Buffer | None = None,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Float64 :func:`ambientloss.sampling.sample_truncated` with the uniforms drawn from ``rng``.
 
@@ -135,7 +134,7 @@ def sample_truncated(
     >>> import numpy as np
     >>> from ambientloss.adapters import numpy as aln
     >>> from ambientloss.sampling import LogNormal
-    >>> sigma = aln.sample_truncated(np.random.default_rng(0), np.array([0.0, 0.5, 2.0]), base=LogNormal())
+    >>> sigma = aln.sample_truncated(np.array([0.0, 0.5, 2.0]), base=LogNormal(), rng=np.random.default_rng(0))
     >>> bool(sigma[1] > 0.5 and sigma[2] > 2.0)
     True
     """
@@ -144,19 +143,19 @@ def sample_truncated(
 
 
 def truncated_timesteps(
-    rng: np.random.Generator,
     sigma_min: Any,
     sigma_max: Any = None,
     /,
     *,
     base: Any,
     buffer: Buffer | None = None,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """:func:`ambientloss.sampling.truncated_timesteps` with the uniforms drawn from ``rng``."""
     m, top, shape = _annotations(sigma_min, sigma_max)
     return sampling.truncated_timesteps(rng.random(shape), m, top, base=base, buffer=buffer, xp=xp)
 
 
-def draw_sigma(rng: np.random.Generator, shape: int | tuple[int, ...], /, *, base: Any) -> np.ndarray:
+def draw_sigma(shape: int | tuple[int, ...], /, *, base: Any, rng: np.random.Generator) -> np.ndarray:
     """Unconstrained float64 levels ``base.icdf(u)`` with ``u`` drawn from ``rng``."""
     return sampling.draw_sigma(rng.random(shape), base=base, xp=xp)

@@ -1,6 +1,6 @@
 """Ray Data: run a pure per-batch annotation function over a distributed dataset.
 
-The function given to :func:`ambientloss.annotation.streaming.annotate_stream` runs unchanged in
+The function given to :func:`ambientloss.annotation.annotate_stream` runs unchanged in
 ``ray.data.Dataset.map_batches`` with NumPy batches (a dict of column arrays): :func:`ray_batch_fn`
 wraps it into such a batch function and :func:`annotate_ray` applies it. Nothing here imports Ray;
 the dataset brings it (install the ``ray`` extra, ``ray[data]``).
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..annotation.streaming import batch_result
+from ..annotation._streaming import batch_result
 
 __all__ = ["annotate_ray", "ray_batch_fn"]
 

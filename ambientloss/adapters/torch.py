@@ -48,7 +48,7 @@ from ..core.targets import ambient_pair, ambient_target, canonical_prediction
 from ..core.validation import values_readable
 from ..core.weights import Weighting, as_weighting, loss_weight
 
-__all__ = ["AmbientLoss", "sample_truncated", "truncated_timesteps", "xp"]
+__all__ = ["AmbientLoss", "sample_truncated", "truncated_timesteps"]
 
 Level = Tensor | float
 
@@ -308,6 +308,7 @@ def _uniforms(
 def sample_truncated(
     sigma_min: Level,
     sigma_max: Level | None = None,
+    /,
     *,
     base: Any,
     buffer: Buffer | None = None,
@@ -336,6 +337,7 @@ def sample_truncated(
 def truncated_timesteps(
     sigma_min: Level,
     sigma_max: Level | None = None,
+    /,
     *,
     base: Any,
     buffer: Buffer | None = None,

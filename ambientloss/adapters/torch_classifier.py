@@ -6,7 +6,7 @@ chunk ``(T, D)``) and its level ``sigma`` to one logit. The input is scaled to u
 bounded log-SNR ``e = tanh(lambda / 8)``, ``lambda = 2 log(a / b)``, so levels of any schedule
 (including ``sigma = 0`` and the pure-noise end) give finite features. It is meant for tests, demos
 and small datasets: it trains in seconds on a CPU. :func:`fit_classifier` trains it on balanced
-noisy batches built by :func:`ambientloss.annotation.classifier_data.classifier_batch`.
+noisy batches built by :func:`ambientloss.annotation.classifier_batch`.
 
 Examples
 --------
@@ -27,7 +27,7 @@ import array_api_compat.torch as xp
 import torch
 from torch import Tensor, nn
 
-from ..annotation.classifier_data import (
+from ..annotation._classifier_data import (
     binary_cross_entropy,
     check_positive,
     class_probability,
@@ -58,7 +58,7 @@ class NoiseConditionalClassifier(nn.Module):
         Shape of one sample: ``D`` or ``(D,)`` for vectors, ``(T, D)`` for action chunks.
     positive : {"clean", "corrupt"}
         The class whose log-odds the logit is (required, see
-        :func:`~ambientloss.annotation.classifier_data.binary_cross_entropy`).
+        :func:`~ambientloss.annotation.binary_cross_entropy`).
     schedule : str or Schedule
         Units of ``sigma`` (``"vp"`` by default).
     hidden, depth : int
@@ -189,7 +189,7 @@ def fit_classifier(
 
     Each step draws ``batch_size`` clean and ``batch_size`` corrupt rows (with replacement), levels
     from ``base`` (an :mod:`ambientloss.sampling` base, EDM's ``LogNormal()`` by default, converted to
-    the model's schedule by :func:`~ambientloss.annotation.classifier_data.sample_levels`) shared by
+    the model's schedule by :func:`~ambientloss.annotation.sample_levels`) shared by
     each clean/corrupt pair, and fresh noise. The default generator is seeded with 0.
 
     Examples

@@ -47,10 +47,10 @@ from ..core.admissibility import Buffer, prepare_levels, trusted_level
 from ..core.frozen import frozen_noise as _frozen_noise
 from ..core.frozen import frozen_x_tmin
 from ..core.schedules import get_schedule
+from ..sampling._truncated import sample_truncated
 from ..sampling.sigma_first import SigmaFirst
-from ..sampling.truncated import sample_truncated
 
-__all__ = ["AmbientDataset", "DataFirstSampler", "SigmaFirstSampler", "frozen_noise", "frozen_x_tmin"]
+__all__ = ["AmbientDataset", "DataFirstSampler", "SigmaFirstSampler", "frozen_noise"]
 
 
 def frozen_noise(

@@ -2,12 +2,13 @@
 
 Row ``(i, g, d)`` is the classifier's probability at ``x_sigma = a(grid[g]) x[i] + b(grid[g]) z[i, d]``
 where ``z[i, d]`` is the ``d``-th paired noise draw of sample ``i`` (see :mod:`._seeds`). Rows are sent
-to the classifier in batches of at most ``batch_size`` under ``torch.no_grad`` for torch tensors.
+to the classifier in batches of at most ``batch_size``, under ``torch.no_grad`` for torch tensors.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,9 @@ def _check_positive_int(value: object, name: str) -> int:
 
 
 def _inference(x: Array) -> contextlib.AbstractContextManager[object]:
+    """``torch.no_grad()`` for torch tensors (torch is then imported already): no autograd graph is built."""
     if array_api_compat.is_torch_array(x):
-        from ._torch import inference
-
-        return inference()
+        return sys.modules["torch"].no_grad()
     return contextlib.nullcontext()
 
 

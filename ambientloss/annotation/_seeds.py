@@ -1,26 +1,32 @@
 """Per-sample noise for classifier evaluation: a function of ``(seed, sample id)`` only.
 
 The same sample gets the same ``n_draws`` noise vectors at every noise level ("paired" draws: common
-random numbers along the level axis), in every batch, in the full-grid and in the adaptive annotator,
-so both feed the classifier bit-identical inputs and a resumed run repeats an interrupted one.
+random numbers along the level axis), in every batch, in the full-grid and in the adaptive annotator
+and in every array library, so all of them feed the classifier the same inputs and a resumed run
+repeats an interrupted one.
+
+The draws are :func:`ambientloss.frozen_noise` (the library's one per-sample generator) under the
+key ``annotation_seed(seed)``, a stream of its own: annotating with the seed that later freezes the
+training noise does not reuse that noise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import array_api_compat
 import numpy as np
 
 from ..core._arrays import Array, Namespace, device_of
+from ..core.frozen import frozen_noise
 
-_MASK63 = (1 << 63) - 1
+#: mixed into the annotation seed, so that its stream differs from ``frozen_noise(seed, ...)``
+_ANNOTATION = 0x616E6E6F  # "anno"
 
 
-def sample_seed(seed: int, sample_id: int) -> int:
-    """A 63-bit seed derived from ``(seed, sample_id)`` through NumPy's ``SeedSequence``."""
-    state = np.random.SeedSequence([int(seed), int(sample_id)]).generate_state(2, np.uint32)
-    return ((int(state[0]) << 32) | int(state[1])) & _MASK63
+def annotation_seed(seed: int) -> int:
+    """The 64-bit key of the annotation stream of ``seed``, derived through NumPy's ``SeedSequence``."""
+    state = np.random.SeedSequence([int(seed), _ANNOTATION]).generate_state(1, np.uint64)
+    return int(state[0])
 
 
 def check_ids(sample_ids: object, n: int) -> np.ndarray:
@@ -35,16 +41,10 @@ def check_ids(sample_ids: object, n: int) -> np.ndarray:
 
 
 def paired_noise(x: Array, sample_ids: Sequence[int], n_draws: int, seed: int, xp: Namespace) -> Array:
-    """Standard normal ``(n, n_draws, *x.shape[1:])`` in ``x``'s library, dtype and device."""
-    if array_api_compat.is_torch_array(x):
-        from ._torch import paired_noise as torch_noise
+    """Standard normal ``(n, n_draws, *x.shape[1:])`` in ``x``'s library, dtype and device.
 
-        return torch_noise(x, sample_ids, n_draws, seed=seed)
-    if array_api_compat.is_jax_array(x):
-        from ._jax import paired_noise as jax_noise
-
-        return jax_noise(x, sample_ids, n_draws, seed=seed)
-    shape = (n_draws, *x.shape[1:])
-    draws = [np.random.default_rng([int(seed), int(s)]).standard_normal(shape) for s in sample_ids]
-    block = np.stack(draws) if draws else np.zeros((0, *shape))
+    Row ``k`` is ``frozen_noise(annotation_seed(seed), sample_ids[k], (n_draws, *x.shape[1:]))``,
+    drawn in float64 and rounded to ``x``'s dtype.
+    """
+    block = frozen_noise(annotation_seed(seed), [int(s) for s in sample_ids], (n_draws, *x.shape[1:]))
     return xp.asarray(block, dtype=x.dtype, device=device_of(x))

@@ -27,8 +27,8 @@ from ..core.admissibility import Buffer, threshold, trusted_level, usable
 from ..core.discrete import Discrete
 from ..core.schedules import Schedule
 from ..core.weights import Weighting
-from .bases import Base, DiscreteTimesteps, LogNormal, UniformVP
-from .truncated import admissible_mass, sample_truncated
+from ._bases import Base, DiscreteTimesteps, LogNormal, UniformVP
+from ._truncated import admissible_mass, sample_truncated
 
 __all__ = ["PRESETS", "Preset", "get_preset"]
 

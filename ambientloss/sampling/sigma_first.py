@@ -41,7 +41,7 @@ from ..core._arrays import (
     values_readable,
 )
 from ..core.admissibility import Buffer, prepare_levels, threshold, usable
-from .truncated import admissible_mass
+from ._truncated import admissible_mass
 
 __all__ = ["Draws", "SigmaFirst"]
 
@@ -76,7 +76,7 @@ class SigmaFirst:
     source : integer array, shape ``(N,)``, optional
         Source of each sample, in ``0 .. K-1`` (e.g. 0 = real, 1 = sim); one source when omitted.
     base : Base
-        Law of the levels (:mod:`ambientloss.sampling.bases`), keyword-only.
+        Law of the levels (the bases of :mod:`ambientloss.sampling`), keyword-only.
     buffer : Buffer, optional
         Margin above ``sigma_min`` (:class:`ambientloss.Buffer`).
     weights : sequence of K floats, optional

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._caller import _Caller, _compare, _compare_own, _Failure, _relative_error
+from ._report import Finding, nonfinite_finding, two_digits
 from .gaussian import (
     CLEAN,
     Gaussian,
@@ -19,7 +20,6 @@ from .gaussian import (
     transition,
 )
 from .oracle_schedules import level_for_free, resolve
-from .report import Finding, nonfinite_finding, two_digits
 
 U64 = float(np.finfo(np.float64).eps)
 U32 = float(np.finfo(np.float32).eps)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._caller import _Failure, _ShrinkBudgetSpent
+from ._report import PropertyResult, two_digits
 from .gaussian import Gaussian
-from .report import PropertyResult, two_digits
 
 #: calls spent at most on shrinking a counterexample, per property
 _SHRINK_CALLS = 200

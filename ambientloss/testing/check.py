@@ -58,9 +58,9 @@ from typing import Any
 from ..core.targets import canonical_prediction
 from ._caller import _Caller, _detect_library
 from ._properties import Properties
+from ._report import CheckReport, Finding, PropertyResult
 from ._search import run_property
 from .oracle_schedules import resolve
-from .report import CheckReport, Finding, PropertyResult
 
 __all__ = ["PROPERTIES", "CheckReport", "Finding", "PropertyResult", "check_target_fn"]
 

@@ -16,6 +16,15 @@ import numpy as np
 
 from .divergences import _equal_cov, _logdet, _noised, _params, mahalanobis
 
+__all__ = [
+    "bayes_classifier",
+    "bayes_logit",
+    "classifier_mean_on_clean",
+    "classifier_mean_on_corrupt",
+    "per_sample_classifier_mean",
+    "triangular_discrimination",
+]
+
 _SQRT2 = math.sqrt(2.0)
 _SQRTPI = math.sqrt(math.pi)
 

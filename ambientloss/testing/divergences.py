@@ -20,6 +20,24 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "bhattacharyya",
+    "hellinger",
+    "kl",
+    "mahalanobis",
+    "normal_cdf",
+    "normal_ppf",
+    "scalars_from_level",
+    "schedule_free_of",
+    "sigma_min_bracket",
+    "sigma_min_for_tv",
+    "total_variation",
+    "tv_bounds",
+    "tv_lower_bound",
+    "tv_threshold_delta",
+    "tv_upper_bound",
+]
+
 _SQRT2 = math.sqrt(2.0)
 _erfc = np.vectorize(math.erfc, otypes=[float])
 

@@ -16,6 +16,24 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = [
+    "CLEAN",
+    "KINDS",
+    "Gaussian",
+    "OracleSchedule",
+    "Scalars",
+    "ambient_coefficients",
+    "error_scale",
+    "gap",
+    "noise_form_coefficients",
+    "one_minus_r",
+    "pair_scalars",
+    "prediction_affine",
+    "random_gaussian",
+    "target_variance",
+    "transition",
+]
+
 KINDS = ("x0", "epsilon", "v", "velocity", "score")
 
 

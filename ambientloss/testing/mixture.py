@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["GaussianMixture"]
+
 
 @dataclass(frozen=True)
 class GaussianMixture:

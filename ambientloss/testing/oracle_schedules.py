@@ -119,7 +119,7 @@ def custom_schedule(oracle: OracleSchedule) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.testing import OracleSchedule
+    >>> from ambientloss.testing.gaussian import OracleSchedule
     >>> from ambientloss.testing.oracle_schedules import custom_schedule
     >>> oracle = OracleSchedule("custom", k=0.5, c=1.2, p=1.5)
     >>> a, b = custom_schedule(oracle).coefficients(np.asarray(0.3), np)

@@ -28,12 +28,8 @@ from ambientloss.annotation import (
     sigma_min_from_tv,
     total_variation_estimate,
 )
-from ambientloss.testing import (
-    classifier_mean_on_corrupt,
-    per_sample_classifier_mean,
-    sigma_min_for_tv,
-    total_variation,
-)
+from ambientloss.testing.classifier import classifier_mean_on_corrupt, per_sample_classifier_mean
+from ambientloss.testing.divergences import sigma_min_for_tv, total_variation
 
 MU_P, MU_Q, VAR = 0.0, 1.0, 0.09
 NU_GRID = np.geomspace(0.05, 20.0, 48)

@@ -22,6 +22,16 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_JAX = importlib.util.find_spec("jax") is not None
 
 
+def _annotation_draws(seed: int, sample_id: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The annotation draws of one sample, rebuilt here from their definition (float64).
+
+    NumPy's Philox keyed by ``(key, sample_id)``, counter 0, where ``key`` is the first 64-bit word of
+    ``SeedSequence([seed, 0x616E6E6F])``: the frozen-noise generator on a stream of its own.
+    """
+    key = int(np.random.SeedSequence([seed, 0x616E6E6F]).generate_state(1, np.uint64)[0])
+    return np.random.Generator(np.random.Philox(key=np.array([key, sample_id], np.uint64))).standard_normal(shape)
+
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -61,9 +71,10 @@ def test_rows_are_the_forward_process_with_paired_draws(schedule):
     np.testing.assert_allclose(z, np.broadcast_to(z[:, :1], z.shape), atol=1e-12)
     assert not np.allclose(z[0, 0, 0], z[0, 0, 1])
     assert not np.allclose(z[0, 0, 0], z[1, 0, 0])
-    # the draws are seeded by (seed, sample id): NumPy's generator on [seed, id]
+    # the draws are seeded by (seed, sample id): the frozen-noise generator (Philox keyed by the pair)
+    # on the annotation stream of the seed
     for i in range(3):
-        want = np.random.default_rng([11, i]).standard_normal((2, 2, 5))
+        want = _annotation_draws(11, i, (2, 2, 5))
         np.testing.assert_allclose(z[i, 0], want, atol=1e-12)
     # the result is the classifier on those rows: the same function on the very arrays it was given
     # (same values and shapes, so bit for bit; recomputing it on another layout would sum and exp
@@ -194,6 +205,39 @@ def test_torch_runs_without_grad_on_the_data_device_and_seeds_per_sample():
     assert bool(((again - probs[2:]).abs() <= tol).all()), (again - probs[2:]).abs().max()
 
 
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_torch_and_numpy_data_get_the_same_draws():
+    """One generator for every array library: float64 tensors see the rows NumPy arrays see, bit for bit."""
+    import torch
+
+    def recorder(seen, to_numpy):
+        def clf(x_sigma, sigma):
+            seen.append(to_numpy(x_sigma))
+            return 0.5 + 0 * x_sigma[:, 0]
+
+        return clf
+
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    grid = np.array([0.2, 0.7])
+    rows_np, rows_torch = [], []
+    classifier_trajectory(recorder(rows_np, np.asarray), x, grid, n_draws=3, schedule="ve", seed=9, batch_size=5)
+    classifier_trajectory(
+        recorder(rows_torch, lambda t: t.numpy()),
+        torch.from_numpy(x),
+        torch.from_numpy(grid),
+        n_draws=3,
+        schedule="ve",
+        seed=9,
+        batch_size=5,
+    )
+    np.testing.assert_array_equal(np.concatenate(rows_torch), np.concatenate(rows_np))
+    # and they are the documented draws: x + sigma z with z the annotation stream of (seed, id)
+    z = np.concatenate(rows_np).reshape(4, 2, 3, 3)[:, 0] - x[:, None]
+    # (x + 0.2 z) - x loses at most one ulp of |x_sigma| < 8: 2e-15 absolute, 1e-14 after dividing by 0.2
+    want = np.stack([_annotation_draws(9, i, (3, 3)) for i in range(4)])
+    np.testing.assert_allclose(z / 0.2, want, rtol=0, atol=1e-14)
+
+
 @pytest.mark.skipif(not HAS_JAX, reason="jax not installed")
 def test_jax_draws_are_per_sample_keys():
     import jax
@@ -209,8 +253,9 @@ def test_jax_draws_are_per_sample_keys():
 
     classifier_trajectory(clf, x, grid, n_draws=2, schedule="ve", seed=5)
     xs = np.concatenate(inputs).reshape(3, 2, 2, 2)
-    want = jax.random.normal(jax.random.fold_in(jax.random.key(5), 1), (2, 2), dtype=x.dtype)
-    np.testing.assert_allclose(xs[1, 0], 0.5 * np.asarray(want), rtol=1e-6)
+    # the same generator as NumPy and PyTorch inputs get: the draws do not depend on the array library
+    want = _annotation_draws(5, 1, (2, 2)).astype(x.dtype)
+    np.testing.assert_array_equal(xs[1, 0], want.dtype.type(0.5) * want)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from scipy import special, stats
 
 from ambientloss import schedule_free_level
-from ambientloss.annotation.classifier_data import (
+from ambientloss.annotation import (
     binary_cross_entropy,
     class_probability,
     classifier_batch,

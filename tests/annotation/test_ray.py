@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from ambientloss.adapters.ray import annotate_ray, ray_batch_fn
-from ambientloss.annotation.batch_fn import BatchAnnotator
-from ambientloss.annotation.streaming import annotate_stream
+from ambientloss.annotation import BatchAnnotator, annotate_stream
 
 MU_P, MU_Q = np.zeros(3), np.array([1.5, -1.0, 0.5])  # clean N(MU_P, I) and corrupt N(MU_Q, I)
 GRID = np.linspace(0.01, 0.99, 64)  # VP levels

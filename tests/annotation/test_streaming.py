@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ambientloss.annotation import streaming
-from ambientloss.annotation.streaming import MANIFEST, RESULT, annotate_stream
+from ambientloss.annotation import MANIFEST, RESULT, annotate_stream
+from ambientloss.annotation import _streaming as streaming
 
 ROWS, N_BATCHES, CONFIG = 5, 9, {"rule": "monotone", "eps": 0.05, "seed": 3}
 
@@ -302,7 +302,7 @@ def test_kill_and_resume_gives_identical_bytes(tmp_path, reference):
         + textwrap.dedent(
             """
             import sys, time, json
-            from ambientloss.annotation.streaming import annotate_stream
+            from ambientloss.annotation import annotate_stream
 
             out, block_at = sys.argv[1], int(sys.argv[2])
 
@@ -359,8 +359,7 @@ def corrupt_batches(n=48, rows=16):
 
 
 def test_batch_annotator_is_pure_and_matches_the_selection_on_the_whole_set(tmp_path):
-    from ambientloss.annotation import adaptive_sigma_min, classifier_trajectory, select_sigma_min
-    from ambientloss.annotation.batch_fn import BatchAnnotator
+    from ambientloss.annotation import BatchAnnotator, adaptive_sigma_min, classifier_trajectory, select_sigma_min
 
     batches = corrupt_batches()
     x, ids = np.concatenate([b["x"] for b in batches]), np.concatenate([b["id"] for b in batches])
@@ -387,7 +386,7 @@ def test_batch_annotator_is_pure_and_matches_the_selection_on_the_whole_set(tmp_
 def test_batch_annotator_config_and_bad_input():
     import json
 
-    from ambientloss.annotation.batch_fn import BatchAnnotator
+    from ambientloss.annotation import BatchAnnotator
 
     fn = BatchAnnotator(bayes_p_clean, LEVELS, probability="clean", eps=0.05)
     config = json.loads(json.dumps(fn.config()))
@@ -428,7 +427,7 @@ def _annotate_with_torch(torch, tmp_path):
     import functools
 
     from ambientloss.adapters.torch_classifier import NoiseConditionalClassifier, fit_classifier
-    from ambientloss.annotation.batch_fn import BatchAnnotator
+    from ambientloss.annotation import BatchAnnotator
 
     g = torch.Generator().manual_seed(0)
     clean, corrupt = torch.randn(1024, 3, generator=g), torch.randn(1024, 3, generator=g) + torch.tensor(MU_Q).float()

@@ -1,8 +1,8 @@
 """Property tests of the ambient targets against closed-form oracles (math notes, sections 1-6 and 8).
 
-Every comparison is against a formula evaluated by ``tests/_gaussian.py`` in float64, never against
+Every comparison is against a formula evaluated by ``ambientloss.testing.gaussian`` in float64, never against
 an output of the library. Tolerances are stated as a multiple of the backend's machine epsilon
-``u`` times the forward-error scale of the computation (``_gaussian.error_scale``, which grows like
+``u`` times the forward-error scale of the computation (``gaussian.error_scale``, which grows like
 ``1 / (1 - r)`` as ``sigma -> sigma_min``); the constants below are about ten times the largest
 error seen over 300-400 random examples per backend and test.
 

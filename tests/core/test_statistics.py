@@ -4,7 +4,7 @@ Data: 1-D ``x0 ~ N(0.7, 1.3^2)``, ``N = 200_000`` samples, seed ``20251126`` (``
 For each schedule (VP, VE, rectified flow), level pair and prediction, the trusted sample is
 ``x_m = add_noise(x0, m, eps_m)`` and the pair ``(x_t, T) = ambient_pair(x_m, t, m, z)``. Since the data
 are Gaussian, ``E[k | x_t]`` is affine in ``x_t``; an ordinary least-squares fit of ``T`` on
-``(1, x_t)`` must recover its intercept and slope (from the closed-form oracle of ``_gaussian.py``)
+``(1, x_t)`` must recover its intercept and slope (from the closed-form oracle of ``ambientloss.testing.gaussian``)
 within **5 standard errors**, and the residual variance must equal ``Q_k^2 (V_t + v)`` (Bayes error
 plus the target variance of Theorem 2) within 5 standard errors (``sigma_res^2 sqrt(2 / N)``).
 The pair form ``ambient_target(x_t, x_m, t, m)`` is fitted the same way.

@@ -8,7 +8,7 @@
     below ``sigma_min``, swapped level arguments, and a trusted level silently forced to 0.
 (c) bf16 / fp16 inputs (torch and JAX) give finite targets within the error bounds of math 5.1 / 5.4.
 
-Tolerances are stated per test; every reference is a closed form from ``_gaussian.py`` or written
+Tolerances are stated per test; every reference is a closed form from ``ambientloss.testing.gaussian`` or written
 out here, never an output of the library.
 """
 

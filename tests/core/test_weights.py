@@ -1,4 +1,10 @@
-"""loss_weight policies against their defining identities (math.md 5.5)."""
+"""loss_weight policies against their defining identities (math.md 5.5).
+
+Every reference is built from the independent oracle of ``ambientloss.testing.gaussian`` (schedule
+scalars from their definitions, the target variance ``v = b_m^2 b_t^2 / D`` and the Bayes error
+``Cov(x0 | x_t)`` of Gaussian data, math.md 6.1), never from the library's own ``coefficients`` or
+``target_variance``.
+"""
 
 import dataclasses
 import re
@@ -9,6 +15,9 @@ import pytest
 
 import ambientloss as al
 from ambientloss.core.weights import as_weighting
+from ambientloss.testing import gaussian as oracle
+
+OracleSchedule = oracle.OracleSchedule
 
 S = np.array([0.5, 0.6, 0.8, 0.95])
 M = np.array([0.0, 0.3, 0.7, 0.9])
@@ -20,18 +29,26 @@ def test_inverse_variance_vp_unit_data_is_one_minus_ratio():
     assert w[0] == 1.0
 
 
+def _pairs(schedule: str, s: np.ndarray, m: np.ndarray) -> list[tuple[oracle.Scalars, oracle.Scalars]]:
+    """Oracle scalars of each ``(sigma, sigma_min)`` pair, written from the schedule's definition."""
+    return [oracle.pair_scalars(OracleSchedule(schedule), float(a), float(b)) for a, b in zip(s, m, strict=True)]
+
+
 @pytest.mark.parametrize("schedule", ["vp", "ve", "flow"])
 @pytest.mark.parametrize("sigma_data", [0.5, 1.0, 2.0])
 def test_inverse_variance_equalises_residual_variance(schedule, sigma_data):
     """rho (V_t + v) = V_t with V_t the Bayes error of isotropic Gaussian data (math.md 5.5)."""
     s, m = (S, M) if schedule != "ve" else (S * 3, M * 3)
-    a_t, b_t = al.coefficients(s, schedule=schedule)
-    nu2 = (b_t / a_t) ** 2
-    v_bayes = sigma_data**2 * nu2 / (sigma_data**2 + nu2) * a_t**2 / a_t**2  # x0-space Bayes error per dimension
-    v = al.target_variance(s, m, schedule=schedule)
+    data = oracle.Gaussian(np.zeros(1), np.array([[sigma_data**2]]))
+    pairs = _pairs(schedule, s, m)
+    v_bayes = np.array([data.cov_x0(t)[0, 0] for t, _ in pairs])  # x0-space Bayes error per dimension
+    v = np.array([oracle.target_variance(t, mm) for t, mm in pairs])
     rho = al.loss_weight(s, m, schedule=schedule, weighting=al.Weighting(sigma_data=sigma_data))
     np.testing.assert_allclose(rho * (v_bayes + v), v_bayes, rtol=1e-12)
     assert np.all((rho >= 0) & (rho <= 1))
+    # the closed form for unit scalars: V_t = sigma_data^2 nu^2 / (sigma_data^2 + nu^2), nu = b_t / a_t
+    nu2 = np.array([(t.b / t.a) ** 2 for t, _ in pairs])
+    np.testing.assert_allclose(v_bayes, sigma_data**2 * nu2 / (sigma_data**2 + nu2), rtol=1e-13)
 
 
 def test_x_tmin_policy_is_the_x_tmin_space_loss():
@@ -39,14 +56,23 @@ def test_x_tmin_policy_is_the_x_tmin_space_loss():
     rng = np.random.default_rng(3)
     s, m = S[1:], M[1:]
     x_m, z, h = rng.normal(size=(3, 5)), rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
-    x_t = al.renoise(x_m, s, m, z)
-    target = al.ambient_target(x_t, x_m, s, m)
-    a_t, b_t = al.coefficients(s)
-    a_m, b_m = al.coefficients(m)
-    one_minus_r = 1 - (a_t * b_m) ** 2 / (a_m * b_t) ** 2
+    pairs = _pairs("vp", s, m)
+    alpha, beta = (np.array(c)[:, None] for c in zip(*(oracle.transition(t, mm) for t, mm in pairs), strict=True))
+    x_t = alpha * x_m + beta * z  # the transition kernel (math.md Proposition 1)
+    # the x0 target T = c_t x_t + c_m x_tmin, coefficients from the oracle (math.md 3.4)
+    coefficients = [oracle.ambient_coefficients("x0", t, mm) for t, mm in pairs]
+    c_t, c_m = (np.array(c)[:, None] for c in zip(*coefficients, strict=True))
+    target = c_m * x_m + c_t * x_t
+    a_t = np.array([t.a for t, _ in pairs])
+    b_t = np.array([t.b for t, _ in pairs])
+    a_m = np.array([mm.a for _, mm in pairs])
+    b_m = np.array([mm.b for _, mm in pairs])
+    one_minus_r = np.array([oracle.one_minus_r(t, mm) for t, mm in pairs])
     lhs = al.loss_weight(s, m, weighting="x_tmin")[:, None] * (h - target) ** 2
     shifted = (a_m * one_minus_r)[:, None] * h + (a_t * b_m**2 / (a_m * b_t**2))[:, None] * x_t
     np.testing.assert_allclose(lhs.sum(1), ((shifted - x_m) ** 2).sum(1), rtol=1e-10)
+    # the oracle's target is the library's, so the identity is about the library's weight
+    np.testing.assert_allclose(al.ambient_target(x_t, x_m, s, m), target, rtol=1e-12, atol=1e-12)
 
 
 def test_ambient_o_buffer():
@@ -65,8 +91,8 @@ def test_ambient_o_buffer():
 
 def test_min_snr_matches_its_usual_forms():
     gamma = 5.0
-    a, b = al.coefficients(S)
-    snr = a**2 / b**2
+    scalars = [OracleSchedule("vp").scalars(float(level)) for level in S]
+    snr = np.array([(t.a / t.b) ** 2 for t in scalars])
     for prediction, expected in [
         ("x0", np.minimum(snr, gamma)),
         ("epsilon", np.minimum(snr, gamma) / snr),

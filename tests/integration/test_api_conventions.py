@@ -164,11 +164,19 @@ def _signature(obj: Any) -> str:
 
 
 def public_api() -> list[str]:
-    """One line per public name: ``module.name: kind(signature)``, and one per public method of a class."""
-    lines = []
+    """One line per public name at its home, ``module.name: kind(signature)``, and one per public method.
+
+    A core name is listed at the top level only (its module in ``ambientloss.core`` exports it too);
+    ``test_public_surface.py`` checks that no other name has a second path.
+    """
+    lines, seen = [], set()
     for module in _public_modules():
         for name in sorted(getattr(module, "__all__", ())):
             obj = getattr(module, name)
+            if not inspect.ismodule(obj):
+                if id(obj) in seen:
+                    continue
+                seen.add(id(obj))
             lines.append(f"{module.__name__}.{name}: {_describe(obj)}")
             if inspect.isclass(obj) and obj.__module__.startswith("ambientloss"):
                 for member, value in sorted(vars(obj).items()):

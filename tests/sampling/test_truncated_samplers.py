@@ -335,13 +335,13 @@ def test_numpy_rng_wrapper_is_seeded_and_exact():
 
     base, ref, m0, top0 = CONTINUOUS["lognormal_edm"]
     m, top = _annotations(4000, m0, top0, np.random.default_rng(SEED))
-    x = aln.sample_truncated(np.random.default_rng(SEED + 1), m, top, base=base)
-    np.testing.assert_array_equal(x, aln.sample_truncated(np.random.default_rng(SEED + 1), m, top, base=base))
+    x = aln.sample_truncated(m, top, base=base, rng=np.random.default_rng(SEED + 1))
+    np.testing.assert_array_equal(x, aln.sample_truncated(m, top, base=base, rng=np.random.default_rng(SEED + 1)))
     pit = _ref_conditional_cdf(ref, x, _ref_threshold(m), top)
     assert stats.kstest(pit, "uniform").pvalue > P_MIN
-    steps = aln.truncated_timesteps(np.random.default_rng(SEED), *_discrete_case()[1:3], base=_discrete_case()[0])
+    steps = aln.truncated_timesteps(*_discrete_case()[1:3], base=_discrete_case()[0], rng=np.random.default_rng(SEED))
     assert steps.shape == ()
-    assert aln.draw_sigma(np.random.default_rng(SEED), (3,), base=base).shape == (3,)
+    assert aln.draw_sigma((3,), base=base, rng=np.random.default_rng(SEED)).shape == (3,)
 
 
 def test_torch_generator_wrapper_and_compile():

@@ -289,7 +289,8 @@ def test_cli_takes_a_schedule_object(tmp_path, monkeypatch, capsys):
     (tmp_path / "verify_custom_target.py").write_text(
         "from functools import partial\n"
         "import ambientloss\n"
-        "from ambientloss.testing import OracleSchedule, custom_schedule\n\n"
+        "from ambientloss.testing.gaussian import OracleSchedule\n"
+        "from ambientloss.testing.oracle_schedules import custom_schedule\n\n"
         "SCHEDULE = custom_schedule(OracleSchedule('custom', k=0.5, c=1.1, p=1.5))\n"
         "OTHER = custom_schedule(OracleSchedule('custom', k=0.0, c=0.5, p=0.0))\n"
         "target = partial(ambientloss.ambient_target, prediction='epsilon', schedule=SCHEDULE)\n"

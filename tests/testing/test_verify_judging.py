@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import ambientloss as al
-from ambientloss.testing import Gaussian, OracleSchedule, custom_schedule, pair_scalars
+from ambientloss.testing._report import two_digits
 from ambientloss.testing.check import CheckReport, check_target_fn
-from ambientloss.testing.report import two_digits
+from ambientloss.testing.gaussian import Gaussian, OracleSchedule, pair_scalars
+from ambientloss.testing.oracle_schedules import custom_schedule
 
 REPO = Path(__file__).resolve().parents[2]
 N = 25  # examples per property: enough for every defect below, fast enough for the whole file

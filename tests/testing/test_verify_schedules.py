@@ -1,7 +1,7 @@
 """``check_target_fn`` and the strategies on schedules beyond the named ones: random custom and library objects.
 
 An implementation written for its own schedule is checked by handing the checker that schedule: a custom
-:class:`~ambientloss.testing.OracleSchedule` (formulas independent of the library) or the
+:class:`~ambientloss.testing.gaussian.OracleSchedule` (formulas independent of the library) or the
 :class:`ambientloss.Schedule` object itself (a :class:`~ambientloss.Discrete` table, say).
 """
 
@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ambientloss as al
-from ambientloss.testing import OracleSchedule
 from ambientloss.testing.check import check_target_fn
+from ambientloss.testing.gaussian import OracleSchedule
 from ambientloss.testing.oracle_schedules import LibrarySchedule, custom_schedule, level_for_free, resolve
 from ambientloss.testing.strategies import custom_schedules, edge_cases, level_pairs, level_shapes, schedules
 

@@ -11,7 +11,7 @@ run. An output directory written with another configuration is refused rather th
 
 ``fn`` must be pure: its result for a sample depends only on that sample (draw any noise from a
 generator seeded by the sample's id, not by its position in the batch), as
-:class:`~ambientloss.annotation.batch_fn.BatchAnnotator` does. The same function then runs unchanged
+:class:`~ambientloss.annotation.BatchAnnotator` does. The same function then runs unchanged
 inside Ray Data through :mod:`ambientloss.adapters.ray`.
 """
 
@@ -255,7 +255,7 @@ def annotate_stream(
     Examples
     --------
     >>> import tempfile, numpy as np
-    >>> from ambientloss.annotation.streaming import annotate_stream
+    >>> from ambientloss.annotation import annotate_stream
     >>> batches = [np.arange(3.0), np.arange(3.0, 5.0)]
     >>> out = tempfile.mkdtemp()
     >>> run = annotate_stream(batches, lambda b: 2 * b, out_dir=out, config={"scale": 2}, progress=False)

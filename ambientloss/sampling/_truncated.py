@@ -33,7 +33,7 @@ from ..core._arrays import (
     values_readable,
 )
 from ..core.admissibility import Buffer, _buffer, _threshold, prepare_levels
-from .bases import Base
+from ._bases import Base
 
 __all__ = ["admissible_mass", "draw_sigma", "sample_truncated", "truncated_timesteps"]
 

@@ -104,7 +104,7 @@ def classifier_batch(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.annotation.classifier_data import classifier_batch
+    >>> from ambientloss.annotation import classifier_batch
     >>> clean, corrupt = np.zeros((2, 3)), np.ones((2, 3))
     >>> batch = classifier_batch(clean, corrupt, np.array([0.0, 0.6]), np.ones((4, 3)))
     >>> batch.x_t[:, 0], batch.sigma, batch.is_corrupt
@@ -180,7 +180,7 @@ def sample_levels(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.annotation.classifier_data import sample_levels
+    >>> from ambientloss.annotation import sample_levels
     >>> from ambientloss.sampling import LogNormal, UniformVP
     >>> sample_levels(np.array([0.5]), base=LogNormal(mean=0.0), schedule="ve")       # exp(0)
     array([1.])
@@ -262,7 +262,7 @@ def binary_cross_entropy(
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.annotation.classifier_data import binary_cross_entropy
+    >>> from ambientloss.annotation import binary_cross_entropy
     >>> logits = np.array([0.0, 800.0, -800.0])
     >>> binary_cross_entropy(logits, np.array([True, True, True]), positive="corrupt", reduction="none")
     array([6.93147181e-01, 0.00000000e+00, 8.00000000e+02])
@@ -293,7 +293,7 @@ def class_probability(logits: Array, /, *, positive: str, probability: str, xp: 
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.annotation.classifier_data import class_probability
+    >>> from ambientloss.annotation import class_probability
     >>> class_probability(np.array([0.0, 2.0]), positive="corrupt", probability="clean")
     array([0.5       , 0.11920292])
     """

@@ -1,6 +1,6 @@
 """A pure per-batch ``sigma_min`` function: classifier trajectory (or bisection) plus a selection rule.
 
-:class:`BatchAnnotator` is the function that :func:`~ambientloss.annotation.streaming.annotate_stream`
+:class:`BatchAnnotator` is the function that :func:`~ambientloss.annotation.annotate_stream`
 and Ray Data's ``map_batches`` (:mod:`ambientloss.adapters.ray`) apply to every batch. A batch is a
 mapping with the samples under ``x_key`` and their global ids under ``id_key``. The noise draws depend
 only on ``(seed, id)`` (see :func:`~ambientloss.annotation.classifier_trajectory`), so a sample's
@@ -19,11 +19,11 @@ import numpy as np
 
 from ..core._arrays import to_numpy
 from ..core.schedules import get_schedule
+from ._adaptive import adaptive_sigma_min
 from ._checks import check_eps, check_fallback, check_probability_class
 from ._files import sha256
-from .adaptive import adaptive_sigma_min
-from .selection import check_rule, select_sigma_min
-from .trajectories import classifier_trajectory
+from ._selection import check_rule, select_sigma_min
+from ._trajectories import classifier_trajectory
 
 __all__ = ["BatchAnnotator"]
 
@@ -55,7 +55,7 @@ class BatchAnnotator:
     Examples
     --------
     >>> import numpy as np
-    >>> from ambientloss.annotation.batch_fn import BatchAnnotator
+    >>> from ambientloss.annotation import BatchAnnotator
     >>> def p_clean(x_sigma, sigma):                     # a toy classifier: confused above sigma = 0.3
     ...     return np.where(sigma > 0.3, 0.5, 0.0)
     >>> fn = BatchAnnotator(p_clean, [0.1, 0.2, 0.4, 0.8], probability="clean", eps=0.05)

@@ -29,7 +29,7 @@ from ._checks import resolve
 
 __all__ = ["bucket_sigma_min", "quality_ranks", "sigma_min_by_quality", "source_sigma_min"]
 
-REDUCTIONS = ("max", "min", "mean", "median")
+_REDUCES = ("max", "min", "mean", "median")
 
 
 def _values(values: Array, name: str, xp: Namespace) -> Array:
@@ -44,11 +44,11 @@ def _values(values: Array, name: str, xp: Namespace) -> Array:
 
 
 def _check_reduce(reduce: object) -> str | float:
-    if reduce in REDUCTIONS:
+    if reduce in _REDUCES:
         return str(reduce)
     if is_scalar(reduce) and 0.0 <= float(reduce) <= 1.0:  # type: ignore[arg-type]
         return float(reduce)  # type: ignore[arg-type]
-    msg = f"reduce must be one of {REDUCTIONS} or a quantile in [0, 1], got {reduce!r}"
+    msg = f"reduce must be one of {_REDUCES} or a quantile in [0, 1], got {reduce!r}"
     raise ValueError(msg)
 
 
