@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from benchmarks.policy.chunking import chunk_windows
+from benchmarks.policy.config import HORIZON
 
 from .env import Maze, sample_queries
 from .planners import VisibilityGraph, resample, rrt, smooth_planner
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 SPEED = 0.02  #: distance per control step (the unit square is the maze)
-HORIZON = 16  #: actions per chunk
 CLEARANCE = 0.025  #: distance the demonstrations keep from every obstacle
 MARGIN = 0.05  #: the smooth planner's shortest path keeps this much, leaving room to smooth its corners
 
