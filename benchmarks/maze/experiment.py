@@ -151,6 +151,8 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
     return {
         "success": float(ok.mean()),
         "jerk": float(np.mean(m["jerk"][ok])) if ok.any() else float("nan"),
+        #: per query: the squared jerk where it succeeded, None where not (rows are compared on common successes)
+        "jerk_each": [float(j) if k else None for j, k in zip(m["jerk"], ok, strict=True)],
         "length": float(np.mean(m["length"][ok] / ref[ok])) if ok.any() else float("nan"),
         "collided": float(m["collided"].mean()),
         "paths": m["paths"],
