@@ -19,7 +19,7 @@ from benchmarks.policy.rollout import rollout
 from benchmarks.policy.unet import ChunkUnet
 
 from .closed_loop import MazeEpisodes, squared_jerk
-from .data import MARGIN, chunk_groups, chunks, decode, plan_demos, queries
+from .data import MARGIN, RRT_CLEARANCE, chunk_groups, chunks, decode, plan_demos, queries
 from .env import Maze, make_maze
 from .planners import VisibilityGraph
 
@@ -82,7 +82,8 @@ def build(layout: int | None, cfg: Config, seed: int, cache: Path | None = None)
     graph = VisibilityGraph(maze, margin=MARGIN)
     demos = {}
     for source, n in (("smooth", cfg.n_clean), ("rrt", cfg.n_corrupt)):
-        f = None if cache is None else cache / f"maze-{layout}-{source}-{n}-{seed}.npz"
+        tag = source if source == "smooth" else f"rrt{RRT_CLEARANCE:g}"  # a new clearance, a new file
+        f = None if cache is None else cache / f"maze-{layout}-{tag}-{n}-{seed}.npz"
         if f is not None and f.exists():
             z = np.load(f)
             lengths = z["lengths"]
