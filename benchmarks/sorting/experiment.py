@@ -32,7 +32,7 @@ from benchmarks.policy.unet import ChunkUnet
 
 from .data import OBS_FEATURES, chunks, decode, normalise_obs
 from .env import ACTION_DIM, MAX_STEPS, BatchEnv, Layout, Tasks, make_layout, sample_tasks
-from .expert import expert_demos
+from .expert import MISS_RATE, expert_demos
 from .windows import annotate_sigma_max
 
 __all__ = ["METHODS", "Config", "Setting", "annotations", "build", "evaluate", "level", "level_of", "run_method",
@@ -56,6 +56,7 @@ class Config(BaseConfig):
     max_steps: int = MAX_STEPS
     n_val: int = 200
     n_traces: int = 40
+    miss_rate: float = MISS_RATE  #: share of demonstrations (of both sources alike) that miss a close and recover
 
     @classmethod
     def tiny(cls) -> Config:
@@ -81,8 +82,9 @@ def build(layout: int | None, cfg: Config, seed: int) -> Setting:
     ``seed`` itself, so no split shares a task.
     """
     lay = make_layout(layout)
-    clean = expert_demos(lay, cfg.n_clean, np.random.default_rng([seed, 1]), rule="correct")
-    low = expert_demos(lay, cfg.n_corrupt, np.random.default_rng([seed, 2]), rule=cfg.low_rule)
+    clean = expert_demos(lay, cfg.n_clean, np.random.default_rng([seed, 1]), rule="correct", miss_rate=cfg.miss_rate)
+    low = expert_demos(lay, cfg.n_corrupt, np.random.default_rng([seed, 2]), rule=cfg.low_rule,
+                       miss_rate=cfg.miss_rate)
     oc, xc = chunks(clean)
     ol, xl = chunks(low)
     pools = Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(TIMESTEPS))
@@ -158,6 +160,8 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
         "logic": float(m["logic"].mean()),
         "completion": float(m["completion"].mean()),
         "steps": float(m["steps"].mean()),
+        "missed_close": float(m["missed"].mean()),  #: episodes with a close that picked nothing
+        "reopened": float(m["reopened"].mean()),  #: episodes that opened the gripper again after it
     }
     if n_traces:
         k = min(n_traces, env.batch_size)
