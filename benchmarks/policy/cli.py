@@ -45,7 +45,7 @@ def parser(bench: Benchmark) -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="settings changed from the protocol")
     p.add_argument("--out", type=Path, default=Path("results") / bench.name)
     p.add_argument("--cache", type=Path, default=bench.cache, help="demonstrations are kept here")
-    p.add_argument("--threads", type=int, default=bench.threads)
+    p.add_argument("--threads", type=int, default=None, help=f"torch threads (default {bench.threads}; tiny: 1)")
     p.add_argument("--jobs", type=int, default=None,
                    help=f"seeds at once in worker processes of one thread each (default: {bench.quick_jobs} for "
                         "quick, else 1)")
@@ -57,7 +57,7 @@ def parser(bench: Benchmark) -> argparse.ArgumentParser:
 def main(bench: Benchmark, argv: list[str] | None = None) -> int:
     """Run one stage of ``bench`` (see the module docstring); returns the exit status."""
     a = parser(bench).parse_args(argv)
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads or (1 if a.stage == "tiny" else bench.threads))
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     log = stamped_log(t0)
