@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +13,13 @@ import torch
 from ambientloss.annotation import source_sigma_min
 from benchmarks.policy import diffusion
 from benchmarks.policy.chunking import tensor32
-from benchmarks.policy.classifier import annotate
+from benchmarks.policy.config import HORIZON, TIMESTEPS, BaseConfig
 from benchmarks.policy.methods import Pools, make_draw
 from benchmarks.policy.rollout import rollout
 from benchmarks.policy.unet import ChunkUnet
 
 from .closed_loop import MazeEpisodes, squared_jerk
-from .data import HORIZON, MARGIN, chunk_groups, chunks, decode, plan_demos, queries
+from .data import MARGIN, RRT_CLEARANCE, chunk_groups, chunks, decode, plan_demos, queries
 from .env import Maze, make_maze
 from .planners import VisibilityGraph
 
@@ -33,58 +31,35 @@ __all__ = [
     "evaluate",
     "level_sigma",
     "per_demonstration",
-    "run_seed",
     "train_variant",
 ]
 
-#: rows of the tables: (method, loss)
+#: rows of the tables: method:loss
 VARIANTS = (
-    ("clean", "ambient"),
-    ("cotrain", "ambient"),
-    ("ambient", "ambient"),
-    ("ambient", "denoise"),
-    ("ambient_level", "ambient"),
-    ("ambient_level", "denoise"),
+    "clean:ambient",
+    "cotrain:ambient",
+    "ambient:ambient",
+    "ambient:denoise",
+    "ambient_level:ambient",
+    "ambient_level:denoise",
 )
 
 
 @dataclass(frozen=True)
-class Config:
-    """Every setting of a run; :mod:`benchmarks.maze.protocol` freezes the tuned ones."""
+class Config(BaseConfig):
+    """Every setting of a run (the shared ones of :class:`~benchmarks.policy.config.BaseConfig` at the maze's
+    defaults); :mod:`benchmarks.maze.protocol` freezes the tuned ones."""
 
-    n_clean: int = 100
-    n_low: int = 5000
-    low_stride: int = 4  #: a training row at every 4th step of each RRT trajectory
-    widths: tuple[int, ...] = (32, 64)
+    n_clean: int = 100  #: smooth demonstrations
+    n_corrupt: int = 5000  #: plain-RRT demonstrations
+    corrupt_stride: int = 4  #: a training row at every 4th step of each RRT trajectory
     batch_size: int = 256
-    steps: int = 2000
-    lr: float = 1e-3
-    clean_fraction: float = 0.5
     classifier_steps: int = 1500
-    eps: float = 0.1  #: tuned: the classifier's margin for sigma_min
-    level: int = 20  #: tuned: the dataset-level sigma_min, as a training timestep
-    sample_steps: int = 10  #: DDIM steps at test time (100 in training)
-    n_exec: int = 8
-    max_steps: int = 150
-    n_val: int = 100
-    n_test: int = 200
-    variants: tuple[tuple[str, str], ...] = VARIANTS
+    n_traces: int = 30  #: executed paths kept per evaluation in the JSON (for figures)
 
     @classmethod
     def tiny(cls) -> Config:
-        return cls(
-            n_clean=6,
-            n_low=12,
-            low_stride=8,
-            widths=(8, 16),
-            batch_size=16,
-            steps=3,
-            classifier_steps=3,
-            n_val=3,
-            n_test=4,
-            max_steps=20,
-            sample_steps=2,
-        )
+        return super().tiny().replace(n_clean=6, n_corrupt=12, corrupt_stride=8)
 
 
 @dataclass
@@ -102,12 +77,13 @@ class Setting:
 
 
 def build(layout: int | None, cfg: Config, seed: int, cache: Path | None = None) -> Setting:
-    """Plan ``cfg.n_clean`` smooth and ``cfg.n_low`` RRT demonstrations (cached in ``cache``) and the queries."""
+    """Plan ``cfg.n_clean`` smooth and ``cfg.n_corrupt`` RRT demonstrations (cached in ``cache``) and the queries."""
     maze = make_maze(layout)
     graph = VisibilityGraph(maze, margin=MARGIN)
     demos = {}
-    for source, n in (("smooth", cfg.n_clean), ("rrt", cfg.n_low)):
-        f = None if cache is None else cache / f"maze-{layout}-{source}-{n}-{seed}.npz"
+    for source, n in (("smooth", cfg.n_clean), ("rrt", cfg.n_corrupt)):
+        tag = source if source == "smooth" else f"rrt{RRT_CLEARANCE:g}"  # a new clearance, a new file
+        f = None if cache is None else cache / f"maze-{layout}-{tag}-{n}-{seed}.npz"
         if f is not None and f.exists():
             z = np.load(f)
             lengths = z["lengths"]
@@ -122,9 +98,9 @@ def build(layout: int | None, cfg: Config, seed: int, cache: Path | None = None)
     from .data import Demos
 
     oc, xc = chunks(Demos(*demos["smooth"]))
-    ol, xl = chunks(Demos(*demos["rrt"]), stride=cfg.low_stride)
-    groups = chunk_groups(Demos(*demos["rrt"]), stride=cfg.low_stride)
-    pools = Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(100))
+    ol, xl = chunks(Demos(*demos["rrt"]), stride=cfg.corrupt_stride)
+    groups = chunk_groups(Demos(*demos["rrt"]), stride=cfg.corrupt_stride)
+    pools = Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(TIMESTEPS))
     jerk = {k: float(np.mean([squared_jerk(p) for p in v[0]])) for k, v in demos.items()}
     val = queries(maze, cfg.n_val, seed=10_000 + seed, graph=graph)
     test = queries(maze, cfg.n_test, seed=20_000 + seed, graph=graph)
@@ -176,6 +152,8 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
     return {
         "success": float(ok.mean()),
         "jerk": float(np.mean(m["jerk"][ok])) if ok.any() else float("nan"),
+        #: per query: the squared jerk where it succeeded, None where not (rows are compared on common successes)
+        "jerk_each": [float(j) if k else None for j, k in zip(m["jerk"], ok, strict=True)],
         "length": float(np.mean(m["length"][ok] / ref[ok])) if ok.any() else float("nan"),
         "collided": float(m["collided"].mean()),
         "paths": m["paths"],
@@ -188,33 +166,6 @@ def per_demonstration(s: Setting, sigma_min: torch.Tensor) -> torch.Tensor:
     return pooled
 
 
-def replace(cfg: Config, **changes: Any) -> Config:
-    return dataclasses.replace(cfg, **changes)
-
-
 def level_sigma(s: Setting, timestep: int, n: int) -> torch.Tensor:
     """The dataset-level ``sigma_min``: the table's level at ``timestep`` for all ``n`` RRT rows."""
     return torch.full((n,), float(s.pools.table.sigmas[timestep]))
-
-
-def run_seed(
-    s: Setting, cfg: Config, seed: int, split: str, tick: Callable[[int], object] | None = None
-) -> dict[str, Any]:
-    """Every variant of ``cfg.variants`` for one seed, evaluated on ``split``."""
-    t0 = time.perf_counter()
-    out: dict[str, Any] = {"variants": {}}
-    ann = None
-    if any(m == "ambient" for m, _ in cfg.variants):
-        ann = annotate(s.pools, seed=seed, steps=cfg.classifier_steps, eps=cfg.eps)
-        out["classifier_accuracy"] = ann.accuracy
-        out["sigma_min"] = ann.sigma_min.numpy()
-    for method, loss in cfg.variants:
-        sm = None
-        if method == "ambient":
-            sm = ann.sigma_min if ann is not None else None
-        elif method == "ambient_level":
-            sm = level_sigma(s, cfg.level, len(s.pools.xl))
-        model = train_variant(s, method, loss, cfg, seed, sigma_min=sm, tick=tick)
-        out["variants"][f"{method}:{loss}"] = evaluate(model, s, split, cfg, seed)
-    out["seconds"] = time.perf_counter() - t0
-    return out

@@ -5,8 +5,8 @@ per-sample classifier variant at every candidate ``eps`` and the dataset-level v
 candidate timestep, each with both losses, and evaluates them on the **validation** queries. For each
 ambient row it keeps the candidate with the highest validation success among those whose squared jerk
 stays within ``JERK_CAP`` times clean only's (the lowest jerk when none does), and names the protocol's
-ambient variant by the same rule across rows. The choices go to ``protocol.json``; ``final`` reads it and
-runs only **test** queries, on layouts and seeds of its own.
+ambient variant by the same rule across rows. The choices go to ``protocol.json``; The test run
+(:mod:`benchmarks.maze.benchmark`) reads it and runs only **test** queries, on layouts and seeds of its own.
 """
 
 from __future__ import annotations
@@ -16,24 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.policy.classifier import balanced_accuracy, fit, sigma_min_of
-from benchmarks.policy.io import write_json
 
-from .experiment import (
-    VARIANTS,
-    Config,
-    Setting,
-    build,
-    evaluate,
-    level_sigma,
-    per_demonstration,
-    replace,
-    train_variant,
-)
+from .experiment import Config, build, evaluate, level_sigma, per_demonstration, train_variant
 
-__all__ = ["EPS", "JERK_CAP", "LEVELS", "final", "select", "tune"]
+__all__ = ["EPS", "JERK_CAP", "LEVELS", "select", "tune", "tune_pooled"]
 
 EPS = (0.05, 0.15)  #: candidate classifier margins
 LEVELS = (20, 45)  #: candidate dataset-level timesteps (of 100)
@@ -91,7 +78,7 @@ def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = prin
         }
     best = select(dict(chosen.items()), clean_jerk)
     return {
-        "config": {k: v for k, v in cfg.__dict__.items() if k != "variants"},
+        "config": cfg.as_dict(),
         "validation": {**val, **chosen},
         "classifier_accuracy": accuracy,
         "protocol_variant": best,
@@ -107,7 +94,8 @@ def tune_pooled(
     Same validation queries, seed and classifier as :func:`tune`; each loss at the ``eps`` that
     :func:`tune` chose for its per-chunk row; the protocol's variant is re-selected over every row.
     """
-    cfg, per_row = config_of(protocol)
+    cfg = Config.load(protocol["config"])
+    per_row = protocol["validation"]
     s = build(None, cfg, 0, cache)
     clf = fit(s.pools, seed=0, steps=cfg.classifier_steps)
     val = protocol["validation"]
@@ -120,75 +108,3 @@ def tune_pooled(
     rows = {k: v for k, v in val.items() if ":" in k and not k.startswith(("clean", "cotrain"))}
     protocol["protocol_variant"] = select(rows, val["clean"]["jerk"])
     return protocol
-
-
-def config_of(protocol: dict[str, Any], **changes: Any) -> tuple[Config, dict[str, Any]]:
-    """The frozen :class:`Config` and the per-row settings (``eps`` / ``level``) of a protocol."""
-    fields = dict(protocol["config"])
-    fields["widths"] = tuple(fields["widths"])
-    cfg = replace(Config(**fields), **changes)
-    per_row = {k: v for k, v in protocol["validation"].items() if ":" in k}
-    return cfg, per_row
-
-
-def run_final_seed(
-    s: Setting,
-    cfg: Config,
-    per_row: dict[str, Any],
-    seed: int,
-    variants: tuple[tuple[str, str], ...],
-    log: Callable[[str], object] = print,
-) -> dict[str, Any]:
-    """Every variant on the test queries for one seed (the classifier is trained once per seed)."""
-    out: dict[str, Any] = {"variants": {}}
-    clf = None
-    for method, loss in variants:
-        name = f"{method}:{loss}"
-        sm = None
-        if method in ("ambient", "ambient_traj"):
-            if clf is None:
-                clf = fit(s.pools, seed=seed, steps=cfg.classifier_steps)
-                out["classifier_accuracy"] = {
-                    t: balanced_accuracy(clf, s.pools, t, n=2000, seed=seed + 1) for t in (0, 5, 10, 20, 40)
-                }
-            sm = sigma_min_of(clf, s.pools, eps=per_row[name]["eps"], seed=seed)
-            if method == "ambient_traj":
-                sm = per_demonstration(s, sm)
-            out.setdefault("sigma_min_timesteps", {})[name] = np.asarray(s.pools.table.timestep_for_sigma(sm)).tolist()[
-                :2000
-            ]
-        elif method == "ambient_level":
-            sm = level_sigma(s, per_row[name]["level"], len(s.pools.xl))
-        r = evaluate(train_variant(s, method, loss, cfg, seed, sigma_min=sm), s, "test", cfg, seed)
-        out["variants"][name] = r
-        log(f"test {name} seed {seed}: " + ", ".join(f"{k}={r[k]:.3f}" for k in ("success", "jerk", "length")))
-    return out
-
-
-def final(
-    protocol: dict[str, Any],
-    layouts: list[int | None],
-    seeds: list[int],
-    *,
-    cache: Path | None,
-    variants: tuple[tuple[str, str], ...] = VARIANTS,
-    log: Callable[[str], object] = print,
-    **changes: Any,
-) -> dict[str, Any]:
-    """The test configuration: ``layouts`` x ``seeds``, every variant, with the protocol's frozen settings."""
-    cfg, per_row = config_of(protocol, **changes)
-    result: dict[str, Any] = {"protocol": protocol, "n_clean": cfg.n_clean, "n_low": cfg.n_low, "layouts": {}}
-    for layout in layouts:
-        runs = []
-        for seed in seeds:
-            s = build(layout, cfg, seed, cache)
-            r = run_final_seed(s, cfg, per_row, seed, variants, log)
-            r["data_jerk"] = s.data_jerk
-            runs.append(r)
-        result["layouts"]["default" if layout is None else f"seed {layout}"] = runs
-    return result
-
-
-def save(obj: Any, path: Path, *, n_paths: int = 30) -> None:
-    """JSON with the first ``n_paths`` executed trajectories of each evaluation (for figures), rounded."""
-    write_json(obj, path, head={"paths": n_paths})

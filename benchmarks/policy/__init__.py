@@ -9,4 +9,7 @@
   ``ambientloss``; :mod:`.classifier` annotates the low-quality chunks.
 - :mod:`.rollout`: receding-horizon execution (predict 16 actions, execute 8, observe again).
 - :mod:`.stats`: mean, standard deviation and 95 % intervals over seeds; tables.
+- :mod:`.config`: the settings every benchmark shares (one name each) and the fixed constants (``HORIZON``);
+  :mod:`.driver`: the skeleton a benchmark plugs its environment, data, rows and report into (resumable
+  test runs, JSON); :mod:`.cli`: the one command line (``tune`` / ``final`` / ``quick`` / ``tiny`` / ``report``).
 """

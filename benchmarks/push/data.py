@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.policy.chunking import chunk_windows
+from benchmarks.policy.config import HORIZON
 
 from .env import Dynamics, Layout
 from .expert import expert_demos
 
 __all__ = ["HORIZON", "SCALE", "Demo", "chunks", "decode", "demos", "encode", "normalise_obs"]
 
-HORIZON = 16  #: actions per chunk
 SCALE = 0.4  #: table units per chunk unit
 
 Demo = tuple[np.ndarray, np.ndarray]  #: observations ``(T, 8)`` and commanded positions ``(T, 2)``

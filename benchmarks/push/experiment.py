@@ -3,7 +3,6 @@ evaluate it closed loop in ``REAL`` on held-out tasks."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,60 +14,43 @@ import torch
 from benchmarks.policy import classifier as chunk_classifier
 from benchmarks.policy import diffusion
 from benchmarks.policy.chunking import tensor32
+from benchmarks.policy.config import HORIZON, REPORTED_TIMESTEPS, TIMESTEPS, BaseConfig
 from benchmarks.policy.methods import Pools, make_draw
 from benchmarks.policy.rollout import rollout
 from benchmarks.policy.unet import ChunkUnet
 
 from . import joint
-from .data import HORIZON, chunks, decode, demos, normalise_obs
+from .data import chunks, decode, demos, normalise_obs
 from .env import REAL, SIM, BatchEnv, Layout, Tasks, make_layout, sample_tasks
 
-__all__ = ["LEVELS_REPORTED", "VARIANTS", "Annotator", "Config", "Setting", "brief", "build", "dataset_shapes",
-           "evaluate", "level_sigma", "replace", "train_variant"]
+__all__ = ["VARIANTS", "Annotator", "Config", "Setting", "brief", "build", "dataset_shapes", "evaluate",
+           "level_sigma", "train_variant"]
 
-#: rows of the tables: (method, loss)
+#: rows of the tables: method:loss
 VARIANTS = (
-    ("clean", "ambient"),
-    ("cotrain", "ambient"),
-    ("ambient", "ambient"),
-    ("ambient", "denoise"),
-    ("ambient_level", "ambient"),
+    "clean:ambient",
+    "cotrain:ambient",
+    "ambient:ambient",
+    "ambient:denoise",
+    "ambient_level:ambient",
 )
-LEVELS_REPORTED = (0, 5, 10, 20, 40)  #: timesteps at which classifier accuracy is reported
 
 
 @dataclass(frozen=True)
-class Config:
-    """Every setting of a run; :mod:`benchmarks.push.protocol` freezes the tuned ones."""
+class Config(BaseConfig):
+    """Every setting of a run (the shared ones of :class:`~benchmarks.policy.config.BaseConfig` at the push
+    defaults, clean = real, low quality = sim); :mod:`benchmarks.push.protocol` freezes the tuned ones."""
 
-    n_real: int = 50
-    n_sim: int = 2000
-    sim_stride: int = 4  #: a training row at every 4th step of each sim demonstration
-    widths: tuple[int, ...] = (32, 64)
-    batch_size: int = 128
+    n_clean: int = 50  #: real demonstrations
+    n_corrupt: int = 2000  #: sim demonstrations
+    corrupt_stride: int = 4  #: a training row at every 4th step of each sim demonstration
     steps: int = 1600  #: tuned
-    lr: float = 1e-3
     cotrain_fraction: float = 0.5  #: co-training's source weight (fixed)
-    clean_fraction: float = 0.5  #: tuned: the real share of each batch for the ambient methods
     classifier_input: str = "joint"  #: tuned: "chunk" (chunk only) or "joint" (chunk and observation)
-    classifier_steps: int = 1000
-    eps: float = 0.1  #: tuned: the classifier's margin for sigma_min
-    level: int = 20  #: tuned: the dataset-level sigma_min, as a training timestep
-    sample_steps: int = 10  #: DDIM steps at test time (100 in training)
-    n_exec: int = 8
-    max_steps: int = 150
-    n_val: int = 100
-    n_test: int = 200
-    n_traces: int = 20
 
     @classmethod
     def tiny(cls) -> Config:
-        return cls(n_real=3, n_sim=6, sim_stride=8, widths=(8, 16), batch_size=16, steps=3, classifier_steps=3,
-                   n_val=3, n_test=4, max_steps=12, sample_steps=2, n_traces=2)
-
-
-def replace(cfg: Config, **changes: Any) -> Config:
-    return dataclasses.replace(cfg, **changes)
+        return super().tiny().replace(corrupt_stride=8, max_steps=12)
 
 
 @dataclass
@@ -86,17 +68,17 @@ class Setting:
 def _pools(real: list, sim: list, stride: int) -> Pools:
     oc, xc = chunks(real)
     ol, xl = chunks(sim, stride=stride)
-    return Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(100))
+    return Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(TIMESTEPS))
 
 
 def build(layout_seed: int | None, cfg: Config, seed: int, cache: Path | None = None) -> Setting:
-    """Demonstrations (``cfg.n_real`` in ``REAL``, ``cfg.n_sim`` in ``SIM``), held-out demonstrations for the
+    """Demonstrations (``cfg.n_clean`` in ``REAL``, ``cfg.n_corrupt`` in ``SIM``), held-out demonstrations for the
     classifier (a quarter as many, other seeds) and the validation / test tasks (other seeds again)."""
     layout = make_layout(layout_seed)
-    pools = _pools(demos(layout, cfg.n_real, REAL, [seed, 0], cache), demos(layout, cfg.n_sim, SIM, [seed, 1], cache),
-                   cfg.sim_stride)
-    held = _pools(demos(layout, max(2, cfg.n_real // 4), REAL, [seed, 2], cache),
-                  demos(layout, max(2, cfg.n_sim // 16), SIM, [seed, 3], cache), cfg.sim_stride)
+    pools = _pools(demos(layout, cfg.n_clean, REAL, [seed, 0], cache),
+                   demos(layout, cfg.n_corrupt, SIM, [seed, 1], cache), cfg.corrupt_stride)
+    held = _pools(demos(layout, max(2, cfg.n_clean // 4), REAL, [seed, 2], cache),
+                  demos(layout, max(2, cfg.n_corrupt // 16), SIM, [seed, 3], cache), cfg.corrupt_stride)
     val = sample_tasks(layout, cfg.n_val, np.random.default_rng([10_000 + seed, 5]))
     test = sample_tasks(layout, cfg.n_test, np.random.default_rng([20_000 + seed, 5]))
     return Setting(layout, pools, held, val, test)
@@ -112,7 +94,7 @@ class Annotator:
         fit = joint.fit if kind == "joint" else chunk_classifier.fit
         self.model = fit(s.pools, seed=seed, steps=steps)
 
-    def accuracy(self, timesteps: tuple[int, ...] = LEVELS_REPORTED) -> dict[int, float]:
+    def accuracy(self, timesteps: tuple[int, ...] = REPORTED_TIMESTEPS) -> dict[int, float]:
         """Balanced accuracy on the held-out rows at each training timestep."""
         h = self.s.heldout
         sig = self.s.pools.table.sigmas

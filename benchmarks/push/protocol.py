@@ -10,39 +10,21 @@
 5. the real share of each batch for the ambient methods (``FRACTIONS``), on the ambient-loss row at its ``eps``.
 
 Ties go to the earlier candidate. The protocol's headline variant is the per-sample row (ambient or denoising
-loss) with the higher validation success. ``final`` reads the frozen choices and runs only **test** tasks, on
-layouts and seeds of its own.
+loss) with the higher validation success. The test run (:mod:`benchmarks.push.benchmark`) reads the frozen choices and
+runs only **test** tasks, on layouts and seeds of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from benchmarks.policy.io import stamped_log, write_json
+from .experiment import Annotator, Config, brief, build, dataset_shapes, evaluate, level_sigma, train_variant
 
-from .experiment import (
-    LEVELS_REPORTED,
-    VARIANTS,
-    Annotator,
-    Config,
-    Setting,
-    brief,
-    build,
-    dataset_shapes,
-    evaluate,
-    level_sigma,
-    replace,
-    train_variant,
-)
-
-__all__ = ["EPS", "FRACTIONS", "INPUTS", "LEVELS", "STEPS", "config_of", "final", "save", "select", "tune"]
+__all__ = ["EPS", "FRACTIONS", "INPUTS", "LEVELS", "STEPS", "select", "tune"]
 
 STEPS = (800, 1600)
 INPUTS = ("chunk", "joint")
@@ -71,12 +53,12 @@ def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = prin
                                                         c, 0))
     by_steps: dict[int, dict[str, Any]] = {}
     for steps in steps_candidates:
-        c = replace(cfg, steps=steps)
+        c = cfg.replace(steps=steps)
         by_steps[steps] = {m: v(c, m, "ambient") for m in ("clean", "cotrain")}
         log(f"val steps={steps}: {by_steps[steps]}")
     mean = {k: {m: float(np.mean([r[m] for r in d.values()])) for m in ("success", "final_distance")}
             for k, d in by_steps.items()}
-    cfg = replace(cfg, steps=select(mean))
+    cfg = cfg.replace(steps=select(mean))
     accuracy, annotators = {}, {}
     for kind in INPUTS:
         annotators[kind] = Annotator(s, kind, seed=0, steps=cfg.classifier_steps)
@@ -84,7 +66,7 @@ def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = prin
         log(f"classifier {kind}: {accuracy[kind]}")
     score = {k: float(np.mean([a[t] for t in (0, 5, 10, 20)])) for k, a in accuracy.items()}
     kind = max(INPUTS, key=lambda k: (score[k], -INPUTS.index(k)))
-    cfg = replace(cfg, classifier_input=kind)
+    cfg = cfg.replace(classifier_input=kind)
     ann = annotators[kind]
     sigma = {eps: ann.sigma_min(eps) for eps in EPS}
     chosen: dict[str, Any] = {}
@@ -101,14 +83,14 @@ def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = prin
     e = chosen["ambient:ambient"]["eps"]
     by_fraction = {FRACTIONS[0]: brief(chosen["ambient:ambient"])}
     for f in FRACTIONS[1:]:
-        by_fraction[f] = v(replace(cfg, clean_fraction=f), "ambient", "ambient", sigma[e])
+        by_fraction[f] = v(cfg.replace(clean_fraction=f), "ambient", "ambient", sigma[e])
     log(f"val ambient:ambient by clean_fraction: {by_fraction}")
-    cfg = replace(cfg, clean_fraction=select(by_fraction))
+    cfg = cfg.replace(clean_fraction=select(by_fraction))
     best = select({k: chosen[k] for k in ("ambient:ambient", "ambient:denoise")})
     timesteps = {str(e): np.bincount(np.asarray(s.pools.table.timestep_for_sigma(sm)), minlength=100).tolist()
                  for e, sm in sigma.items()}
     return {
-        "config": dict(cfg.__dict__),
+        "config": cfg.as_dict(),
         "validation": {"clean:ambient": by_steps[cfg.steps]["clean"], "cotrain:ambient": by_steps[cfg.steps]["cotrain"],
                        **chosen, "by_steps": {str(k): d for k, d in by_steps.items()},
                        "by_clean_fraction": {str(k): d for k, d in by_fraction.items()}},
@@ -121,82 +103,3 @@ def tune(cfg: Config, *, cache: Path | None, log: Callable[[str], object] = prin
                        "clean_fraction": FRACTIONS},
         "rule": "highest validation success, then lowest final distance, then the earlier candidate",
     }
-
-
-def config_of(protocol: dict[str, Any], **changes: Any) -> tuple[Config, dict[str, Any]]:
-    """The frozen :class:`Config` and the per-row settings (``eps`` / ``level``) of a protocol."""
-    fields = dict(protocol["config"])
-    fields["widths"] = tuple(fields["widths"])
-    per_row = {k: v for k, v in protocol["validation"].items() if k.startswith("ambient")}
-    return replace(Config(**fields), **changes), per_row
-
-
-def run_final_seed(s: Setting, cfg: Config, per_row: dict[str, Any], seed: int, variants: tuple[tuple[str, str], ...],
-                   log: Callable[[str], object] = print) -> dict[str, Any]:
-    """Every variant on the test tasks for one seed (the classifier is trained once per seed)."""
-    out: dict[str, Any] = {"seed": seed, "variants": {}, "data": dataset_shapes(s)}
-    ann = None
-    for method, loss in variants:
-        name = f"{method}:{loss}"
-        sm = None
-        if method == "ambient":
-            if ann is None:
-                ann = Annotator(s, cfg.classifier_input, seed=seed, steps=cfg.classifier_steps)
-                out["classifier_accuracy"] = ann.accuracy(LEVELS_REPORTED)
-                log(f"classifier ({cfg.classifier_input}) seed {seed}: {out['classifier_accuracy']}")
-            sm = ann.sigma_min(per_row[name]["eps"])
-            out.setdefault("sigma_min_timestep_histogram", {})[name] = np.bincount(
-                np.asarray(s.pools.table.timestep_for_sigma(sm)), minlength=100).tolist()
-        elif method == "ambient_level":
-            sm = level_sigma(s, per_row[name]["level"])
-        r = evaluate(train_variant(s, method, loss, cfg, seed, sigma_min=sm), s, "test", cfg, seed)
-        out["variants"][name] = r
-        log(f"test {name} seed {seed}: " + ", ".join(f"{k}={v:.3f}" for k, v in brief(r).items()))
-    return out
-
-
-def _final_seed(layout: int | None, cfg: Config, per_row: dict[str, Any], seed: int,
-                variants: tuple[tuple[str, str], ...], cache: Path | None,
-                log: Callable[[str], object] | None = None) -> dict[str, Any]:
-    """One seed of one layout (a worker process logs to stderr; one torch thread per process)."""
-    if log is None:
-        torch.set_num_threads(1)
-        log = stamped_log()
-    return run_final_seed(build(layout, cfg, seed, cache), cfg, per_row, seed, variants, log)
-
-
-def final(protocol: dict[str, Any], layouts: list[int | None], seeds: list[int], *, cache: Path | None,
-          variants: tuple[tuple[str, str], ...] = VARIANTS, log: Callable[[str], object] = print,
-          partial: Path | None = None, jobs: int = 1, **changes: Any) -> dict[str, Any]:
-    """The test configuration: ``layouts`` x ``seeds``, every variant, with the protocol's frozen settings
-    (saved to ``partial`` after every seed).
-
-    ``jobs > 1`` runs that many (layout, seed) pairs at once in worker processes. Every seed draws from its
-    own generators, so the numbers do not depend on ``jobs``.
-    """
-    cfg, per_row = config_of(protocol, **changes)
-    result: dict[str, Any] = {"protocol": protocol, "n_real": cfg.n_real, "n_sim": cfg.n_sim, "n_test": cfg.n_test,
-                              "layouts": {}}
-    pairs = [(layout, seed) for layout in layouts for seed in seeds]
-    for layout in layouts:
-        result["layouts"]["default" if layout is None else f"seed {layout}"] = []
-
-    def keep(layout: int | None, run: dict[str, Any]) -> None:
-        result["layouts"]["default" if layout is None else f"seed {layout}"].append(run)
-        if partial is not None:
-            save(result, partial)
-
-    if jobs <= 1:
-        for layout, seed in pairs:
-            keep(layout, _final_seed(layout, cfg, per_row, seed, variants, cache, log))
-        return result
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_final_seed, layout, cfg, per_row, seed, variants, cache) for layout, seed in pairs]
-        for (layout, _), future in zip(pairs, futures, strict=True):
-            keep(layout, future.result())
-    return result
-
-
-def save(obj: Any, path: Path) -> None:
-    """JSON without the executed traces."""
-    write_json(obj, path, drop={"traces"})

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmarks.policy.chunking import chunk_windows
+from benchmarks.policy.config import HORIZON
 
 from .expert import CRUISE_SPEED
 
 __all__ = ["HORIZON", "OBS_FEATURES", "SCALE", "chunks", "decode", "encode", "normalise_obs"]
 
-HORIZON = 16  #: actions per chunk
 SCALE = HORIZON * CRUISE_SPEED[1]
 OBS_FEATURES = 11  #: policy observation size
 

@@ -8,6 +8,10 @@ at its grasp offset. On the step the grip goes from open to closed, the object i
 released where it is: inside a bin (closed rectangle) it is *in* that bin and the episode ends, elsewhere it
 lies on the table and may be picked again. An episode also ends after ``max_steps`` steps.
 
+A close that picks nothing (a *missed close*) leaves the gripper closed and empty; a grip command ``g <= 0``
+reopens it, and the next close within :data:`GRASP_RADIUS` picks the object, so a missed close can always be
+recovered. :meth:`BatchEnv.metrics` counts both (``"missed"``, ``"reopened"``).
+
 Observation (``OBS_DIM = 9`` floats): gripper ``(x, y)``, previous gripper ``(x, y)``, grip state (``-1``
 open, ``+1`` closed), object ``(x, y)``, colour as ``-1`` (colour 0) / ``+1`` (colour 1), holding flag (0/1).
 """
@@ -239,6 +243,8 @@ class BatchEnv:
         self.holding = np.zeros(b, dtype=bool)
         self.offset = np.zeros((b, 2))
         self.in_bin = np.full(b, -1, dtype=np.int64)
+        self.missed = np.zeros(b, dtype=bool)
+        self.reopened = np.zeros(b, dtype=bool)
         self.steps = np.zeros(b, dtype=np.int64)
         self.done = np.zeros(b, dtype=bool)
         self._trace = [self.gripper.copy()]
@@ -288,6 +294,8 @@ class BatchEnv:
         grasp = live & close & ~self.closed & ~self.holding
         grasp &= np.linalg.norm(self.object - self.gripper, axis=1) <= self.grasp_radius
         self.offset[grasp] = self.object[grasp] - self.gripper[grasp]
+        self.reopened |= live & ~close & self.closed & ~self.holding & self.missed  # open again, empty
+        self.missed |= live & close & ~self.closed & ~self.holding & ~grasp  # closed on nothing
         self.holding |= grasp
         release = live & ~close & self.holding
         self.holding &= ~release
@@ -305,11 +313,14 @@ class BatchEnv:
         -------
         dict
             ``"logic"`` (bool, object in the bin of its colour), ``"completion"`` (bool, object in any bin),
-            ``"steps"`` (int, steps taken) and ``"bin"`` (int, the object's bin, ``-1`` for none).
+            ``"steps"`` (int, steps taken), ``"bin"`` (int, the object's bin, ``-1`` for none), ``"missed"``
+            (bool, a close picked nothing) and ``"reopened"`` (bool, the gripper opened again, empty, after it).
         """
         return {
             "logic": self.in_bin == self.tasks.colour,
             "completion": self.in_bin >= 0,
             "steps": self.steps.copy(),
             "bin": self.in_bin.copy(),
+            "missed": self.missed.copy(),
+            "reopened": self.reopened.copy(),
         }

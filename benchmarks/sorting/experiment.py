@@ -25,52 +25,43 @@ import torch
 from benchmarks.policy import diffusion
 from benchmarks.policy.chunking import tensor32
 from benchmarks.policy.classifier import annotate
+from benchmarks.policy.config import HORIZON, TIMESTEPS, BaseConfig
 from benchmarks.policy.methods import Pools, make_draw
 from benchmarks.policy.rollout import rollout
 from benchmarks.policy.unet import ChunkUnet
 
-from .data import HORIZON, OBS_FEATURES, chunks, decode, normalise_obs
+from .data import OBS_FEATURES, chunks, decode, normalise_obs
 from .env import ACTION_DIM, MAX_STEPS, BatchEnv, Layout, Tasks, make_layout, sample_tasks
-from .expert import expert_demos
+from .expert import MISS_RATE, expert_demos
 from .windows import annotate_sigma_max
 
-__all__ = ["METHODS", "Config", "Setting", "build", "evaluate", "level", "level_of", "run_seed", "sigma_bounds",
-           "train"]
+__all__ = ["METHODS", "Config", "Setting", "annotations", "build", "evaluate", "level", "level_of", "run_method",
+           "run_seed", "sigma_bounds", "train"]
 
 METHODS = ("clean", "cotrain", "omni_sweep", "omni_window", "ambient_level", "ambient")
 
 
 @dataclass(frozen=True)
-class Config:
-    """Every setting of a run; ``--tune`` chooses the tuned ones on validation and freezes them."""
+class Config(BaseConfig):
+    """Every setting of a run (the shared ones of :class:`~benchmarks.policy.config.BaseConfig` at the sorting
+    defaults); the tuning stage chooses the tuned ones on validation and freezes them."""
 
-    n_clean: int = 50
-    n_low: int = 200
-    low_rule: str = "random"
+    low_rule: str = "random"  #: the low-quality demonstrations' bin rule
     widths: tuple[int, ...] = (16, 32)  #: budget probe on validation (see protocol.json)
-    batch_size: int = 128
-    steps: int = 2000
-    lr: float = 1e-3
-    clean_fraction: float = 0.5
     omni_t: int = 20  #: tuned: Ambient-Omni's sigma_max as a training timestep (usable strictly below it)
-    level_t: int = 20  #: tuned: the dataset-level sigma_min as a training timestep
-    eps: float = 0.1  #: tuned: the chunk classifier's margin for the per-row sigma_min
     classifier_steps: int = 600
     window_sizes: tuple[int, ...] = (2, 4, 8, 16)
     window_steps: int = 400
     window_threshold: float = 0.25
-    sample_steps: int = 10
-    n_exec: int = 8
     max_steps: int = MAX_STEPS
     n_val: int = 200
-    n_test: int = 200
-    methods: tuple[str, ...] = METHODS
+    n_traces: int = 40
+    miss_rate: float = MISS_RATE  #: share of demonstrations (of both sources alike) that miss a close and recover
 
     @classmethod
     def tiny(cls) -> Config:
         """Seconds-sized settings for tests."""
-        return cls(n_clean=3, n_low=6, widths=(8, 16), batch_size=16, steps=3, classifier_steps=3, window_steps=3,
-                   window_sizes=(2, 16), n_val=3, n_test=4, max_steps=20, sample_steps=2)
+        return super().tiny().replace(window_steps=3, window_sizes=(2, 16))
 
 
 @dataclass
@@ -85,17 +76,18 @@ class Setting:
 
 
 def build(layout: int | None, cfg: Config, seed: int) -> Setting:
-    """Demonstrations (``cfg.n_clean`` correct, ``cfg.n_low`` with ``cfg.low_rule``) and the tasks of one seed.
+    """Demonstrations (``cfg.n_clean`` correct, ``cfg.n_corrupt`` with ``cfg.low_rule``) and the tasks of one seed.
 
     Validation tasks come from seed ``10_000 + seed``, test tasks from ``20_000 + seed``, demonstrations from
     ``seed`` itself, so no split shares a task.
     """
     lay = make_layout(layout)
-    clean = expert_demos(lay, cfg.n_clean, np.random.default_rng([seed, 1]), rule="correct")
-    low = expert_demos(lay, cfg.n_low, np.random.default_rng([seed, 2]), rule=cfg.low_rule)
+    clean = expert_demos(lay, cfg.n_clean, np.random.default_rng([seed, 1]), rule="correct", miss_rate=cfg.miss_rate)
+    low = expert_demos(lay, cfg.n_corrupt, np.random.default_rng([seed, 2]), rule=cfg.low_rule,
+                       miss_rate=cfg.miss_rate)
     oc, xc = chunks(clean)
     ol, xl = chunks(low)
-    pools = Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(100))
+    pools = Pools(tensor32(xc), tensor32(oc), tensor32(xl), tensor32(ol), diffusion.schedule(TIMESTEPS))
     val = sample_tasks(lay, cfg.n_val, np.random.default_rng([10_000 + seed, 3]))
     test = sample_tasks(lay, cfg.n_test, np.random.default_rng([20_000 + seed, 3]))
     return Setting(lay, pools, val, test)
@@ -103,7 +95,7 @@ def build(layout: int | None, cfg: Config, seed: int) -> Setting:
 
 def level_of(timestep: int) -> float:
     """The VP level of the policy's noise table at a training timestep."""
-    return float(diffusion.schedule(100).sigmas[timestep])
+    return float(diffusion.schedule(TIMESTEPS).sigmas[timestep])
 
 
 def level(s: Setting, timestep: int) -> float:
@@ -168,6 +160,8 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
         "logic": float(m["logic"].mean()),
         "completion": float(m["completion"].mean()),
         "steps": float(m["steps"].mean()),
+        "missed_close": float(m["missed"].mean()),  #: episodes with a close that picked nothing
+        "reopened": float(m["reopened"].mean()),  #: episodes that opened the gripper again after it
     }
     if n_traces:
         k = min(n_traces, env.batch_size)
@@ -177,18 +171,17 @@ def evaluate(model: torch.nn.Module, s: Setting, split: str, cfg: Config, seed: 
     return out
 
 
-def run_seed(
-    s: Setting, cfg: Config, seed: int, split: str, *, n_traces: int = 0, tick: Callable[[int], object] | None = None
-) -> dict[str, Any]:
-    """Every method of ``cfg.methods`` for one seed, evaluated on ``split``."""
-    out: dict[str, Any] = {"methods": {}, "seconds": {}}
-    cache: dict[str, Any] = {}
-    for method in cfg.methods:
-        t0 = time.perf_counter()
-        lo, hi = sigma_bounds(s, method, cfg, seed, cache)
-        model = train(s, method, cfg, seed, sigma_min=lo, sigma_max=hi, tick=tick)
-        out["methods"][method] = evaluate(model, s, split, cfg, seed, n_traces=n_traces)
-        out["seconds"][method] = time.perf_counter() - t0
+def run_method(s: Setting, method: str, cfg: Config, seed: int, split: str, *, cache: dict[str, Any],
+               n_traces: int = 0, tick: Callable[[int], object] | None = None) -> dict[str, Any]:
+    """Train ``method`` (annotations kept in ``cache``) and evaluate it on ``split``."""
+    lo, hi = sigma_bounds(s, method, cfg, seed, cache)
+    model = train(s, method, cfg, seed, sigma_min=lo, sigma_max=hi, tick=tick)
+    return evaluate(model, s, split, cfg, seed, n_traces=n_traces)
+
+
+def annotations(cache: dict[str, Any]) -> dict[str, Any]:
+    """Summaries of the annotations in ``cache``: the window classifiers' and the chunk classifier's."""
+    out: dict[str, Any] = {}
     if "window" in cache:
         w = cache["window"]
         out["window"] = {"table": w.table, "mean_clean": w.mean_clean,
@@ -200,3 +193,15 @@ def run_seed(
         out["chunk_classifier"] = {"accuracy": c.accuracy, "sigma_min_mean": float(c.sigma_min.mean()),
                                    "sigma_min_zero": float((c.sigma_min == 0).float().mean())}
     return out
+
+
+def run_seed(s: Setting, cfg: Config, seed: int, split: str, *, methods: tuple[str, ...] = METHODS,
+             n_traces: int = 0) -> dict[str, Any]:
+    """Every method of ``methods`` for one seed, evaluated on ``split``."""
+    out: dict[str, Any] = {"variants": {}, "seconds": {}}
+    cache: dict[str, Any] = {}
+    for method in methods:
+        t0 = time.perf_counter()
+        out["variants"][method] = run_method(s, method, cfg, seed, split, cache=cache, n_traces=n_traces)
+        out["seconds"][method] = time.perf_counter() - t0
+    return {**out, **annotations(cache)}

@@ -7,9 +7,15 @@ length under a speed profile with raised-cosine ramps (zero velocity and acceler
 jerk) and a cruise speed drawn per demonstration from :data:`CRUISE_SPEED`, below the env's ``MAX_SPEED``,
 so the env executes the plan exactly.
 
+With probability ``miss_rate`` a demonstration first misses: it approaches a point
+:data:`MISS_DISTANCE` x ``GRASP_RADIUS`` away from the object, closes there on nothing, reopens for
+:data:`REOPEN_STEPS` steps and moves on to the object along a short bent curve, then grasps and carries as
+above, so the data show the way back from a closed, empty gripper.
+
 The ``rule`` picks the target bin: ``"correct"`` (bin = colour), ``"random"`` (a fair coin per
 demonstration) or ``"swapped"`` (bin = 1 - colour). Every rule draws the same random numbers in the same
-order, so for one seed the rules differ only in the target bin, never in motion quality.
+order (the miss included), so for one seed the rules differ only in the target bin, never in motion quality
+or in which demonstrations miss: the correct and the low-quality data show the recovery alike.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from benchmarks.sorting.env import MAX_STEPS, BatchEnv, Layout, Tasks, sample_tasks
+from benchmarks.sorting.env import GRASP_RADIUS, MAX_STEPS, BatchEnv, Layout, Tasks, sample_tasks
 
 __all__ = [
     "CLOSE_STEPS",
     "CRUISE_SPEED",
     "HOLD_STEPS",
+    "MISS_DISTANCE",
+    "MISS_RATE",
     "RAMP_STEPS",
+    "REOPEN_STEPS",
     "RULES",
     "Plan",
     "expert_demos",
@@ -41,6 +50,12 @@ CLOSE_STEPS = 3
 """Steps the gripper stays closed and still on the object before carrying it."""
 HOLD_STEPS = 4
 """Steps the gripper stays open and still after the release."""
+MISS_RATE = 0.2
+"""Default share of demonstrations that miss the first grasp and recover."""
+MISS_DISTANCE = (2.0, 3.0)
+"""Range of the missed close's distance from the object, in units of ``GRASP_RADIUS``."""
+REOPEN_STEPS = 2
+"""Steps the gripper stays open and still after a missed close, before moving on to the object."""
 BEND = 0.2
 """Largest lateral offset of a curve's control points, as a fraction of the chord length."""
 BIN_MARGIN = 0.25
@@ -57,6 +72,8 @@ class Plan(NamedTuple):
     """``(T,)`` grip commands, exactly ``-1.0`` (open) or ``+1.0`` (closed)."""
     bin: int
     """The target bin."""
+    missed: bool = False
+    """Whether the demonstration first closes on nothing and recovers."""
 
 
 def _bezier(p0: np.ndarray, p3: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -103,7 +120,18 @@ def _task(task: Tasks) -> tuple[np.ndarray, np.ndarray, int]:
     return g, o, int(c[0])
 
 
-def plan_expert(layout: Layout, task: Tasks, rng: np.random.Generator, *, rule: str) -> Plan:
+def _miss_point(obj: np.ndarray, angle: float, distance: float) -> np.ndarray:
+    """A point ``distance`` from ``obj`` in direction ``angle`` (the opposite one if the square's edge is
+    nearer), kept inside the square."""
+    offset = distance * np.array([np.cos(angle), np.sin(angle)])
+    point = np.clip(obj + offset, _EDGE, 1 - _EDGE)
+    if np.linalg.norm(point - obj) < 0.75 * distance:
+        point = np.clip(obj - offset, _EDGE, 1 - _EDGE)
+    return point
+
+
+def plan_expert(layout: Layout, task: Tasks, rng: np.random.Generator, *, rule: str,
+                miss_rate: float = MISS_RATE) -> Plan:
     """Plan one demonstration (positions and grip commands) without running it.
 
     Parameters
@@ -116,6 +144,8 @@ def plan_expert(layout: Layout, task: Tasks, rng: np.random.Generator, *, rule: 
         Source of the curve bends, speed, target point and (``rule="random"``) bin.
     rule : {"correct", "random", "swapped"}
         How the target bin follows from the colour.
+    miss_rate : float
+        Probability of a missed first close and its recovery (0: never, and no random numbers drawn for it).
 
     Returns
     -------
@@ -125,6 +155,9 @@ def plan_expert(layout: Layout, task: Tasks, rng: np.random.Generator, *, rule: 
     if rule not in RULES:
         msg = f"rule must be one of {RULES}, got {rule!r}"
         raise ValueError(msg)
+    if not 0 <= miss_rate <= 1:
+        msg = f"miss_rate must lie in [0, 1], got {miss_rate}"
+        raise ValueError(msg)
     start, obj, colour = _task(task)
     coin = int(rng.integers(0, 2))  # drawn under every rule, so all rules consume the same random numbers
     target_bin = {"correct": colour, "random": coin, "swapped": 1 - colour}[rule]
@@ -132,22 +165,27 @@ def plan_expert(layout: Layout, task: Tasks, rng: np.random.Generator, *, rule: 
     box = layout.bins[target_bin]
     lo, hi = box[:2] + BIN_MARGIN * (box[2:] - box[:2]), box[2:] - BIN_MARGIN * (box[2:] - box[:2])
     target = rng.uniform(lo, hi)
-    approach = _segment(_bezier(start, obj, rng), speed)
+    missed, reach = False, obj
+    if miss_rate > 0:  # the draws do not depend on the outcome, so the streams of all demonstrations stay aligned
+        missed = bool(rng.random() < miss_rate)
+        point = _miss_point(obj, rng.uniform(0, 2 * np.pi), rng.uniform(*MISS_DISTANCE) * GRASP_RADIUS)
+        recover = _segment(_bezier(point, obj, rng), speed)
+        reach = point if missed else obj
+    approach = _segment(_bezier(start, reach, rng), speed)
     carry = _segment(_bezier(obj, target, rng), speed)
     grasp, release = np.repeat(obj[None], CLOSE_STEPS, axis=0), np.repeat(target[None], 1 + HOLD_STEPS, axis=0)
-    positions = np.concatenate([approach, grasp, carry[1:], release])
-    grips = np.concatenate(
-        [
-            -np.ones(len(approach) - 1),
-            np.ones(CLOSE_STEPS + len(carry) - 1),
-            -np.ones(1 + HOLD_STEPS),
-        ]
-    )
-    return Plan(positions, grips, target_bin)
+    parts, grips_parts = [approach], [-np.ones(len(approach) - 1)]
+    if missed:
+        parts += [np.repeat(reach[None], CLOSE_STEPS + REOPEN_STEPS, axis=0), recover[1:]]
+        grips_parts += [np.ones(CLOSE_STEPS), -np.ones(REOPEN_STEPS + len(recover) - 1)]
+    positions = np.concatenate([*parts, grasp, carry[1:], release])
+    grips = np.concatenate([*grips_parts, np.ones(CLOSE_STEPS + len(carry) - 1), -np.ones(1 + HOLD_STEPS)])
+    return Plan(positions, grips, target_bin, missed)
 
 
 def expert_episode(
-    layout: Layout, task: Tasks, rng: np.random.Generator, *, rule: str, max_steps: int = MAX_STEPS
+    layout: Layout, task: Tasks, rng: np.random.Generator, *, rule: str, max_steps: int = MAX_STEPS,
+    miss_rate: float = MISS_RATE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One demonstration recorded through a 1-episode :class:`~benchmarks.sorting.env.BatchEnv`.
 
@@ -162,7 +200,7 @@ def expert_episode(
     actions : numpy.ndarray
         ``(T, 3)`` actions: commanded position and grip command in {-1, +1}.
     """
-    plan = plan_expert(layout, task, rng, rule=rule)
+    plan = plan_expert(layout, task, rng, rule=rule, miss_rate=miss_rate)
     start, obj, colour = _task(task)
     env = BatchEnv(layout, Tasks(start[None], obj[None], np.array([colour])), max_steps=max_steps)
     actions = np.column_stack([plan.positions[1:], plan.grips])
@@ -174,7 +212,8 @@ def expert_episode(
 
 
 def expert_demos(
-    layout: Layout, n: int, rng: np.random.Generator, *, rule: str, max_steps: int = MAX_STEPS
+    layout: Layout, n: int, rng: np.random.Generator, *, rule: str, max_steps: int = MAX_STEPS,
+    miss_rate: float = MISS_RATE,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n`` demonstrations on fresh tasks from :func:`~benchmarks.sorting.env.sample_tasks`.
 
@@ -190,6 +229,7 @@ def expert_demos(
         raise ValueError(msg)
     tasks = sample_tasks(layout, n, rng)
     return [
-        expert_episode(layout, Tasks(*(np.asarray(a)[i] for a in tasks)), rng, rule=rule, max_steps=max_steps)
+        expert_episode(layout, Tasks(*(np.asarray(a)[i] for a in tasks)), rng, rule=rule, max_steps=max_steps,
+                       miss_rate=miss_rate)
         for i in range(n)
     ]

@@ -9,7 +9,6 @@ as a :class:`~benchmarks.sorting.experiment.Config`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -18,11 +17,20 @@ from typing import Any
 
 from .experiment import Config, build, evaluate, level, sigma_bounds, train
 
-__all__ = ["FROZEN", "harmless", "load", "noise_band", "tune"]
+__all__ = ["BUDGET_PROBE", "EPS", "LEVELS", "SWEEP", "harmless", "load", "noise_band", "tune"]
 
-#: Config fields the protocol freezes
-FROZEN = ("steps", "batch_size", "widths", "omni_t", "level_t", "eps", "window_threshold", "n_clean", "n_low",
-          "low_rule")
+SWEEP = (5, 10, 20, 30, 45)  #: Ambient-Omni sigma_max candidates (training timesteps)
+LEVELS = (40,)  #: dataset-level sigma_min candidates (training timesteps)
+EPS = (0.1,)  #: chunk-classifier margins
+#: clean only on 100 validation tasks (default layout, seed 0) while choosing width, batch and steps for the budget
+BUDGET_PROBE = [
+    {"widths": [32, 64], "batch_size": 256, "steps": 1500, "obs": 9, "logic": 0.27, "seconds": 147},
+    {"widths": [32, 64], "batch_size": 128, "steps": 1500, "obs": 9, "logic": 0.23, "seconds": 79},
+    {"widths": [32, 64], "batch_size": 128, "steps": 1500, "obs": 11, "logic": 0.13, "seconds": 103},
+    {"widths": [16, 32], "batch_size": 128, "steps": 1500, "obs": 11, "logic": 0.15, "seconds": 41},
+    {"widths": [16, 32], "batch_size": 128, "steps": 3000, "obs": 11, "logic": 0.53, "seconds": 125},
+    {"widths": [16, 32], "batch_size": 64, "steps": 3000, "obs": 11, "logic": 0.21, "seconds": 98},
+]
 
 
 def noise_band(p: float, q: float, n: int) -> float:
@@ -54,8 +62,8 @@ def harmless(validation: dict[str, dict[str, float]], n_val: int, *, conditional
 
 
 def tune(
-    cfg: Config, *, sweep: tuple[int, ...], levels: tuple[int, ...], eps: tuple[float, ...], seed: int = 0,
-    log: Callable[[str], object] = print,
+    cfg: Config, *, sweep: tuple[int, ...] = SWEEP, levels: tuple[int, ...] = LEVELS, eps: tuple[float, ...] = EPS,
+    seed: int = 0, log: Callable[[str], object] = print,
 ) -> dict[str, Any]:
     """Choose ``omni_t``, ``level_t`` and ``eps`` by validation logic score (default layout, one seed)."""
     s = build(None, cfg, seed)
@@ -71,11 +79,11 @@ def tune(
     run("clean", "clean", cfg)
     run("cotrain", "cotrain", cfg)
     for t in sweep:
-        run(f"omni_sweep t={t}", "omni_sweep", dataclasses.replace(cfg, omni_t=t))
+        run(f"omni_sweep t={t}", "omni_sweep", cfg.replace(omni_t=t))
     for t in levels:
-        run(f"ambient_level t={t}", "ambient_level", dataclasses.replace(cfg, level_t=t))
+        run(f"ambient_level t={t}", "ambient_level", cfg.replace(level_t=t))
     for e in eps:
-        run(f"ambient eps={e}", "ambient", dataclasses.replace(cfg, eps=e))
+        run(f"ambient eps={e}", "ambient", cfg.replace(eps=e))
 
     def best(names: list[str], values: tuple[Any, ...]) -> Any:
         logic = [scores[n]["logic"] for n in names]
@@ -86,12 +94,12 @@ def tune(
     clean = scores["clean"]["logic"]
     harmless = [t for t in sweep if scores[f"omni_sweep t={t}"]["logic"]
                 >= clean - noise_band(scores[f"omni_sweep t={t}"]["logic"], clean, cfg.n_val)]
-    chosen = dataclasses.replace(
-        cfg, omni_t=omni_t, level_t=best([f"ambient_level t={t}" for t in levels], levels),
+    chosen = cfg.replace(
+        omni_t=omni_t, level_t=best([f"ambient_level t={t}" for t in levels], levels),
         eps=best([f"ambient eps={e}" for e in eps], eps),
     )
     return {
-        "config": {k: getattr(chosen, k) for k in FROZEN},
+        "config": chosen.as_dict(),
         "sigma_max": level(s, omni_t),
         "sigma_min_level": level(s, chosen.level_t),
         "harmless_t": max(harmless) if harmless else None,
@@ -107,7 +115,5 @@ def tune(
 
 
 def load(path: Path, base: Config | None = None) -> Config:
-    """The frozen :class:`Config` of a protocol file (fields not frozen keep ``base``'s values)."""
-    frozen = json.loads(Path(path).read_text())["config"]
-    frozen["widths"] = tuple(frozen["widths"])
-    return dataclasses.replace(Config() if base is None else base, **frozen)
+    """The frozen :class:`Config` of a protocol file (fields it does not hold keep ``base``'s values)."""
+    return Config.load(json.loads(Path(path).read_text())["config"], base)

@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.policy.driver import layout_of
 from benchmarks.policy.stats import summary
 
 from .env import make_layout
 from .experiment import level_of
 from .protocol import harmless
 
-__all__ = ["figures", "reading", "summarise", "table"]
+__all__ = ["figures", "labels", "reading", "summarise", "table"]
 
 METRICS = ("logic", "completion", "accuracy")
 BIN_COLOURS = {0: "tab:blue", 1: "tab:orange", -1: "0.6"}
@@ -26,7 +27,7 @@ def _metric(r: dict[str, Any], key: str) -> float:
     return r[key]
 
 
-def summarise(runs: dict[str, list[dict[str, Any]]], methods: tuple[str, ...]) -> dict[str, Any]:
+def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Per layout and method: :func:`~benchmarks.policy.stats.summary` of each metric over seeds (in points).
 
     Metrics: ``logic`` (object in its colour's bin), ``completion`` (in any bin) and ``accuracy`` (logic among
@@ -34,21 +35,37 @@ def summarise(runs: dict[str, list[dict[str, Any]]], methods: tuple[str, ...]) -
     """
     out: dict[str, Any] = {}
     for layout, seeds in runs.items():
+        methods = dict.fromkeys(m for r in seeds for m in r["variants"])
         out[layout] = {
-            m: {k: summary([100 * _metric(r["methods"][m], k) for r in seeds]) for k in METRICS}
-            for m in methods if all(m in r["methods"] for r in seeds)
+            m: {k: summary([100 * _metric(r["variants"][m], k) for r in seeds]) for k in METRICS}
+            for m in methods if all(m in r["variants"] for r in seeds)
         }
     return out
 
 
-def table(summ: dict[str, Any]) -> str:
-    """A text table: mean +- std [95 % interval] per layout, method and metric."""
-    lines = [f"{'layout':<10} {'method':<14} " + " ".join(f"{k + ' (%)':<28}" for k in METRICS)]
+def labels(config: dict[str, Any]) -> dict[str, str]:
+    """The table's name of each method, with the frozen levels of ``config``."""
+    return {
+        "clean": "clean only",
+        "cotrain": "co-training",
+        "omni_sweep": f"Ambient-Omni, `sigma_max` by sweep ({level_of(config['omni_t']):.3f})",
+        "omni_window": "Ambient-Omni, `sigma_max` by window classifiers",
+        "ambient_level": f"ambient, dataset `sigma_min` (t {config['level_t']}, {level_of(config['level_t']):.3f})",
+        "ambient": "ambient, per-chunk classifier `sigma_min`",
+    }
+
+
+def table(summ: dict[str, Any], config: dict[str, Any]) -> str:
+    """Markdown per layout: mean ± std [95 % interval] of each metric per method."""
+    names = labels(config)
+    lines = []
     for layout, methods in summ.items():
+        lines += [f"\n### {layout}\n", "| method | logic score % | completion % | logic among completed % |",
+                  "|---|---|---|---|"]
         for m, stats in methods.items():
-            cells = [f"{s['mean']:5.1f} ± {s['std']:4.1f} [{s['low']:5.1f}, {s['high']:5.1f}]"
+            cells = [f"{s['mean']:.1f} ± {s['std']:.1f} [{s['low']:.1f}, {s['high']:.1f}]"
                      for s in (stats[k] for k in METRICS)]
-            lines.append(f"{layout:<10} {m:<14} " + " ".join(f"{c:<28}" for c in cells))
+            lines.append(f"| {names.get(m, m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -83,8 +100,7 @@ def reading(summ: dict[str, Any], protocol: dict[str, Any]) -> list[str]:
     return lines
 
 
-def figures(runs: dict[str, list[dict[str, Any]]], summ: dict[str, Any], layouts: dict[str, int | None],
-            out: Path) -> list[Path]:
+def figures(runs: dict[str, list[dict[str, Any]]], summ: dict[str, Any], out: Path) -> list[Path]:
     """Executed gripper traces per method coloured by bin, and logic vs completion with error bars."""
     import matplotlib
 
@@ -93,12 +109,12 @@ def figures(runs: dict[str, list[dict[str, Any]]], summ: dict[str, Any], layouts
 
     paths = []
     name, seeds = next(iter(runs.items()))
-    lay = make_layout(layouts[name])
-    methods = [m for m in seeds[0]["methods"] if "traces" in seeds[0]["methods"][m]]
+    lay = make_layout(layout_of(name))
+    methods = [m for m in seeds[0]["variants"] if "traces" in seeds[0]["variants"][m]]
     if methods:
         fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.4), squeeze=False)
         for ax, m in zip(axes[0], methods, strict=True):
-            r = seeds[0]["methods"][m]
+            r = seeds[0]["variants"][m]
             for box, c in zip(lay.bins, (0, 1), strict=True):
                 ax.add_patch(plt.Rectangle(box[:2], *(box[2:] - box[:2]), fill=False, ec=BIN_COLOURS[c], lw=2))
             for tr, b in zip(r["traces"], r["trace_bins"], strict=True):

@@ -98,3 +98,34 @@ def test_tiny_run_writes_a_table_json_and_figures(tmp_path, capsys):
         "maze-default-success-jerk.png",
         "maze-default-trajectories.png",
     ]
+
+
+def _evaluation(jerks):
+    ok = [j is not None for j in jerks]
+    own = [j for j in jerks if j is not None]
+    return {"success": sum(ok) / len(ok), "jerk": sum(own) / len(own), "length": 1.0, "jerk_each": jerks}
+
+
+def test_rows_compare_jerk_on_the_queries_every_row_solves():
+    from benchmarks.maze import report
+
+    runs = [
+        {"variants": {"clean:ambient": _evaluation([1.0, 2.0, None, 4.0]),
+                      "cotrain:ambient": _evaluation([10.0, None, 30.0, 40.0])}},
+        {"variants": {"clean:ambient": _evaluation([3.0, 5.0, 7.0]),
+                      "cotrain:ambient": _evaluation([None, 50.0, 70.0])}},
+    ]
+    summ = report.rows(runs)
+    # seed 0: queries 0 and 3 are solved by both rows; seed 1: queries 1 and 2
+    assert summ["clean:ambient"]["jerk_common"]["mean"] == pytest.approx((2.5 + 6.0) / 2)
+    assert summ["cotrain:ambient"]["jerk_common"]["mean"] == pytest.approx((25.0 + 60.0) / 2)
+    assert summ["clean:ambient"]["jerk"]["mean"] == pytest.approx((7 / 3 + 5.0) / 2)  # own successes
+    assert summ["clean:ambient"]["common"]["mean"] == 2
+    text = report.table(summ)
+    assert "squared jerk, queries every row solves" in text
+    assert "squared jerk, own successes" in text
+    assert f"| {85 / 8.5:.2f}x |" in text
+    assert "at 10.00x its squared jerk (on the queries every row solves)" in report.reading(summ, "cotrain:ambient")
+    del runs[1]["variants"]["clean:ambient"]["jerk_each"]  # results without per-query outcomes: own successes only
+    assert "jerk_common" not in report.rows(runs)["clean:ambient"]
+    assert "not compared on common queries" in report.table(report.rows(runs))

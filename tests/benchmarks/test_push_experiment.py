@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.policy.driver import run_test
 from benchmarks.policy.io import jsonable
 from benchmarks.push import data, env, experiment, joint, protocol, report
 from benchmarks.push.__main__ import main
+from benchmarks.push.benchmark import BENCHMARK
 from benchmarks.push.expert import expert_demos, replay
 
 LAYOUT = env.make_layout(None)
@@ -105,7 +107,7 @@ def test_tiny_stages_end_to_end(tmp_path, capsys):
     assert "Target" in out
     result = json.loads((tmp_path / "results.json").read_text())
     runs = result["layouts"]["default"]
-    assert set(runs[0]["variants"]) == {f"{m}:{loss}" for m, loss in experiment.VARIANTS}
+    assert set(runs[0]["variants"]) == set(experiment.VARIANTS)
     assert result["protocol"]["config"]["classifier_input"] in protocol.INPUTS
     assert (tmp_path / "push-default-traces.png").exists()
     assert (tmp_path / "push-default-success.png").exists()
@@ -117,7 +119,8 @@ def test_seeds_in_worker_processes_give_the_same_numbers():
     # Every seed draws from its own generators and runs with one torch thread, so running the seeds side
     # by side in worker processes (the quick mode) changes nothing: equal results, compared exactly.
     proto = protocol.tune(experiment.Config.tiny(), cache=None, log=lambda _: None, steps_candidates=(2,))
-    one = protocol.final(proto, [None], [0, 1], cache=None, log=lambda _: None)
-    two = protocol.final(proto, [None], [0, 1], cache=None, log=lambda _: None, jobs=2)
+    rows = experiment.VARIANTS
+    one = run_test(BENCHMARK, proto, [None], [0, 1], rows, cache=None, log=lambda _: None)
+    two = run_test(BENCHMARK, proto, [None], [0, 1], rows, cache=None, log=lambda _: None, jobs=2)
     assert [r["seed"] for r in two["layouts"]["default"]] == [0, 1]
     assert json.dumps(jsonable(one), sort_keys=True) == json.dumps(jsonable(two), sort_keys=True)

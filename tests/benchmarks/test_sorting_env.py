@@ -81,6 +81,28 @@ def test_closing_counts_only_on_the_open_to_closed_step():
     assert e.holding[0]
 
 
+def test_a_missed_close_can_be_undone_and_is_counted():
+    e = _env(gripper=(0.3, 0.3), obj=(0.5, 0.3))
+    e.step(np.array([[0.3, 0.3, 1.0]]))  # closes on nothing
+    m = e.metrics()
+    assert m["missed"][0]
+    assert not m["reopened"][0]
+    assert e.observe()[0, 4] == 1.0  # closed ...
+    assert e.observe()[0, 8] == 0.0  # ... and empty, as the policy sees it
+    e.step(np.array([[0.3, 0.3, -1.0]]))  # reopens
+    _go(e, 0.5, 0.3, -1.0)
+    e.step(np.array([[0.5, 0.3, 1.0]]))
+    m = e.metrics()
+    assert e.holding[0]
+    assert m["missed"][0]
+    assert m["reopened"][0]
+    held = _env()
+    held.step(np.array([[0.5, 0.3, 1.0]]))  # a close that picks is no miss; opening while holding is a release
+    held.step(np.array([[0.5, 0.3, -1.0]]))
+    assert not held.metrics()["missed"][0]
+    assert not held.metrics()["reopened"][0]
+
+
 def test_held_object_moves_with_the_gripper_at_its_offset():
     e = _env(gripper=(0.52, 0.3), obj=(0.5, 0.3))
     e.step(np.array([[0.52, 0.3, 1.0]]))
@@ -247,3 +269,27 @@ def test_rules_share_the_motion_and_differ_only_in_the_bin():
     n_approach = int(np.argmax(a.grips > 0))
     np.testing.assert_array_equal(a.positions[: n_approach + 1], b.positions[: n_approach + 1])
     np.testing.assert_array_equal(a.grips[: n_approach + 1], b.grips[: n_approach + 1])
+
+
+def test_demonstrations_of_both_sources_show_the_missed_close_alike():
+    n = 200
+    demos = {r: expert.expert_demos(LAYOUT, n, np.random.default_rng(3), rule=r) for r in ("correct", "random")}
+    rng = np.random.default_rng(3)  # the same draws as expert_demos: tasks, then one plan per task
+    tasks = env.sample_tasks(LAYOUT, n, rng)
+    plans = [expert.plan_expert(LAYOUT, env.Tasks(*(a[i] for a in tasks)), rng, rule="correct") for i in range(n)]
+    missed = np.array([p.missed for p in plans])
+    assert 0.1 < missed.mean() < 0.3  # MISS_RATE 0.2: binomial sd 0.028 on 200, fixed seed
+    for rule, ds in demos.items():
+        m = _replay(LAYOUT, tasks, ds).metrics()
+        assert m["completion"].all(), rule  # every demonstration still puts the object in its bin
+        np.testing.assert_array_equal(m["missed"], missed)  # the same demonstrations miss under both rules
+        np.testing.assert_array_equal(m["reopened"], missed)
+        for (obs, act), miss in zip(ds, missed, strict=True):
+            empty_closed = (obs[:, 4] > 0) & (obs[:, 8] == 0)
+            # a missed close shows the closed, empty gripper and then the open command that undoes it
+            assert empty_closed.any() == miss
+            assert (act[empty_closed, 2] < 0).any() == miss
+    plain = expert.expert_demos(LAYOUT, 20, np.random.default_rng(3), rule="correct", miss_rate=0.0)
+    assert not _replay(LAYOUT, env.sample_tasks(LAYOUT, 20, np.random.default_rng(3)), plain).metrics()["missed"].any()
+    with pytest.raises(ValueError, match="miss_rate must lie in"):
+        expert.plan_expert(LAYOUT, env.Tasks(*(a[0] for a in tasks)), rng, rule="correct", miss_rate=1.5)

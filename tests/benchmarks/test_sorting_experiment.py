@@ -95,22 +95,21 @@ def test_omni_rows_usable_exactly_below_sigma_max(tiny_setting):
 def test_every_method_tiny(tiny_setting):
     cfg, s = tiny_setting
     r = experiment.run_seed(s, cfg, 0, "val", n_traces=2)
-    assert set(r["methods"]) == set(experiment.METHODS)
-    for v in r["methods"].values():
+    assert set(r["variants"]) == set(experiment.METHODS)
+    for v in r["variants"].values():
         assert 0 <= v["logic"] <= v["completion"] <= 1
-    assert len(r["methods"]["clean"]["traces"]) == 2
+    assert len(r["variants"]["clean"]["traces"]) == 2
     assert "table" in r["window"]
 
 
-def test_tune_and_cli_tiny(tmp_path, monkeypatch):
-    cfg = dataclasses.replace(experiment.Config.tiny(), methods=("clean", "cotrain", "omni_sweep"))
+def test_tune_and_cli_tiny(tmp_path):
+    cfg = experiment.Config.tiny()
     proto = protocol.tune(cfg, sweep=(5, 20), levels=(10,), eps=(0.1,), log=lambda s: None)
     assert proto["config"]["omni_t"] in (5, 20)
     path = tmp_path / "protocol.json"
     path.write_text(json.dumps(proto))
     assert protocol.load(path, cfg).omni_t == proto["config"]["omni_t"]
-    monkeypatch.setattr(experiment.Config, "tiny", classmethod(lambda c: cfg))
-    assert main(["--tiny", "--out", str(tmp_path)]) == 0
+    assert main(["tiny", "--rows", "clean", "cotrain", "omni_sweep", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "results.json").read_text())
     assert set(result["summary"]["default"]) == {"clean", "cotrain", "omni_sweep"}
     assert (tmp_path / "traces.png").exists()
