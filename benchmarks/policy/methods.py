@@ -14,7 +14,7 @@ method               which low-quality rows enter at which levels, with which ta
 Above ``sigma_min`` a low-quality row enters with one of two losses (``loss=``):
 
 - ``"ambient"``: the ambient epsilon target from the row's **frozen** trusted sample
-  ``x_tmin = a_m x0 + b_m eps(seed, i)`` (:func:`ambientloss.adapters.torch_data.frozen_x_tmin`),
+  ``x_tmin = a_m x0 + b_m eps(seed, i)`` (:func:`ambientloss.frozen_x_tmin`),
   weighted by the inverse-variance weight (unbiased for the clean distribution, higher variance);
 - ``"denoise"``: the standard target from the raw row itself, only at admissible levels (``sigma_min``
   passed as 0 to :meth:`~ambientloss.adapters.torch.AmbientLoss.prepare`; lower variance, biased by
@@ -34,8 +34,7 @@ from typing import Literal
 import array_api_compat.torch as txp
 import torch
 
-from ambientloss import Discrete, trusted_level
-from ambientloss.adapters.torch_data import frozen_x_tmin
+from ambientloss import Discrete, frozen_x_tmin, trusted_level
 from ambientloss.sampling import DiscreteTimesteps, admissible_mass
 from ambientloss.sampling.sigma_first import SigmaFirst
 
