@@ -61,12 +61,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..core.admissibility import Buffer, trusted_level, usable
+from ..core.admissibility import trusted_level, usable
+from ..core.arrays import values_readable
+from ..core.buffer import Buffer
 from ..core.discrete import Discrete
 from ..core.frozen import frozen_x_tmin
 from ..core.losses import squared_error
 from ..core.targets import ambient_pair
-from ..core.validation import values_readable
 from ..core.weights import Weighting, as_weighting, loss_weight
 from ..sampling import DiscreteTimesteps
 from .torch import truncated_timesteps, xp

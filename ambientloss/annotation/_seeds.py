@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import array_api_compat
 import numpy as np
 
-from ..core._arrays import Array, Namespace, device_of
+from ..core.arrays import Array, Namespace, device_of
 
 _MASK63 = (1 << 63) - 1
 
