@@ -23,7 +23,7 @@ from .arrays import (
     values_readable,
 )
 from .buffer import Buffer, buffer_threshold
-from .schedules import Schedule, get_schedule
+from .schedules import VE, VP, Flow, Schedule, get_schedule
 
 
 def check_one(level: Array, name: str, schedule: Schedule, xp: Namespace) -> None:
@@ -176,3 +176,8 @@ def data_after_levels(given: Array | None, extra: Array | None, name: str) -> Ar
         msg = f"after a Levels comes {name} alone (sigma_min is part of the Levels)"
         raise TypeError(msg)
     return given
+
+
+def same_schedule(a: Schedule, b: Schedule) -> bool:
+    """One schedule: the same object, or two instances of a built-in schedule without parameters."""
+    return a is b or (type(a) is type(b) and type(a) in (VP, VE, Flow))

@@ -17,25 +17,28 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._domain import admissible_mask, check_gap, check_one, explain, explain_usable, inside, level_frame
+from ._domain import (
+    admissible_mask,
+    check_gap,
+    explain,
+    explain_usable,
+    inside,
+    level_frame,
+    same_schedule,
+)
 from .arrays import (
     Array,
     Namespace,
     as_level,
     cast,
-    check_floating,
     compute_dtype,
-    device_of,
-    is_scalar,
-    namespace,
-    numpy_namespace,
     reshape_to,
     values_readable,
 )
 from .buffer import Buffer, as_buffer, buffer_threshold
-from .schedules import VE, VP, Flow, Schedule, get_schedule
+from .schedules import Schedule, get_schedule
 
-__all__ = ["Levels", "prepare_levels"]
+__all__ = ["Levels"]
 
 _NO_BUFFER = Buffer()
 
@@ -53,7 +56,8 @@ class Levels:
     :func:`~ambientloss.loss_weight`, :func:`~ambientloss.target_variance`, :func:`~ambientloss.usable`,
     :func:`~ambientloss.trusted_level` and :func:`~ambientloss.threshold`: each then skips its own
     preparation (casts, schedule, checks) and shares the coefficients. Results are bit-identical to the
-    raw-level calls with the same dtypes.
+    raw-level calls with the same dtypes. The compute dtype comes from the levels alone (a raw call also
+    looks at the data): build float64 data's levels in float64.
 
     Every sample must be usable at ``sigma``: ``sigma > threshold(sigma_min)`` (see :class:`Buffer`), or
     ``0 < sigma < sigma_max``, where it is trained as a clean sample (:attr:`trusted_level` 0).
@@ -173,10 +177,14 @@ class Levels:
     @property
     def trusted_level(self) -> Array:
         """The level the targets use: ``sigma_min``, or 0 on the low-noise branch (NaN where unusable, unchecked)."""
-        if self.checked:
-            return self._trusted
-        nan = self.xp.full_like(self._trusted, math.nan)
-        return self._cached("trusted", lambda: self.xp.where(self.usable, self._trusted, nan))
+
+        def compute() -> Array:
+            xp, trusted = self.xp, self._trusted
+            if tuple(trusted.shape) != tuple(self.usable.shape):  # one per sample, like the levels
+                trusted = trusted + xp.zeros_like(self.sigma)
+            return trusted if self.checked else xp.where(self.usable, trusted, xp.full_like(trusted, math.nan))
+
+        return self._cached("trusted", compute)
 
     @property
     def threshold(self) -> Array:
@@ -247,14 +255,11 @@ class Levels:
         if velocity and kind == "velocity" and self.prediction != "velocity":
             msg = "prediction='velocity' needs Levels built with prediction='velocity' (it checks the domain's top)"
             raise ValueError(msg)
-        if not (isinstance(schedule, str) and schedule == "vp") and not _same(get_schedule(schedule), self.schedule):
+        if not (isinstance(schedule, str) and schedule == "vp") and not same_schedule(
+            get_schedule(schedule), self.schedule
+        ):
             msg = f"schedule={schedule!r} is given with Levels of schedule {self.schedule!r}; give it to Levels only"
             raise ValueError(msg)
-
-
-def _same(a: Schedule, b: Schedule) -> bool:
-    """One schedule: the same object, or two instances of a built-in schedule without parameters."""
-    return a is b or (type(a) is type(b) and type(a) in (VP, VE, Flow))
 
 
 def _fill(
@@ -272,6 +277,9 @@ def _fill(
     strict: bool = True,
 ) -> None:
     """Prepare ``lv`` in place: cast and align the levels (against ``like``), check them once, compute coefficients."""
+    if sigma_min is None:
+        msg = "sigma_min is missing: pass sigma and sigma_min, or one Levels"
+        raise TypeError(msg)
     if like is None:  # the levels align with each other
         like, xp_in = level_frame({"sigma": sigma, "sigma_min": sigma_min, "sigma_max": sigma_max}, xp_in)
     xp: Namespace = xp_in
@@ -336,9 +344,6 @@ def pair_levels(
     This is what every function given raw levels builds. ``strict=False`` also admits
     ``sigma == sigma_min == 0`` (the forward kernel at level zero).
     """
-    if sigma_min is None:
-        msg = "sigma_min is missing: pass sigma and sigma_min, or one Levels"
-        raise TypeError(msg)
     lv = Levels.__new__(Levels)
     _fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, kind, xp, x, x_name, strict=strict)
     return lv
@@ -346,68 +351,6 @@ def pair_levels(
 
 def level_pair(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | None) -> Levels:
     """A :class:`Levels` of raw levels aligned with each other, without the velocity check (weights, variances)."""
-    if sigma_min is None:
-        msg = "sigma_min is missing: pass sigma and sigma_min, or one Levels"
-        raise TypeError(msg)
     lv = Levels.__new__(Levels)
     _fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, "x0", xp, None, "sigma")
     return lv
-
-
-def prepare_levels(
-    named: dict[str, object], schedule: Schedule, xp: Namespace | None, *, extra: dict[str, object] | None = None
-) -> tuple[Namespace, Any, dict[str, Array], tuple[int, ...]]:
-    """Resolve the namespace and dtype, cast, check shapes and (eagerly) the domain of every level.
-
-    For functions of per-sample annotations without a training level (samplers, thresholds, masks).
-    ``named`` holds levels (``None`` entries are dropped); ``extra`` holds other floating arrays that
-    only take part in namespace, dtype and shape resolution (e.g. the uniforms of a sampler). Arrays
-    must share one shape; Python numbers and 0-d arrays stand for every sample. Python numbers alone
-    compute in float64 NumPy. Returns ``(xp, dtype, levels by name, shape)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from ambientloss import get_schedule
-    >>> from ambientloss.core.levels import prepare_levels
-    >>> named = {"sigma_min": np.zeros(3, np.float32), "sigma_max": 0.5}
-    >>> xp, dtype, levels, shape = prepare_levels(named, get_schedule("vp"), None)
-    >>> levels["sigma_max"], shape
-    (array(0.5, dtype=float32), (3,))
-    """
-    everything = {k: v for k, v in {**(extra or {}), **named}.items() if v is not None}
-    arrays = {k: v for k, v in everything.items() if not is_scalar(v)}
-    if xp is None:
-        xp = namespace(everything, None) if arrays else numpy_namespace()
-    shape: tuple[int, ...] = ()
-    first = ""
-    for name, value in arrays.items():
-        check_floating(value, name, xp)
-        this = tuple(value.shape)  # type: ignore[attr-defined]
-        if this == ():
-            continue
-        if shape == ():
-            shape, first = this, name
-        elif this != shape:
-            msg = f"{first} and {name} must have the same shape (one entry per sample), got {shape} and {this}"
-            raise ValueError(msg)
-    dtype = compute_dtype(xp, *arrays.values()) if arrays else xp.float64
-    device = next((device_of(v) for v in arrays.values()), None)
-    out: dict[str, Array] = {}
-    for name, value in everything.items():
-        if is_scalar(value):
-            v = float(value)  # type: ignore[arg-type]
-            if not math.isfinite(v):
-                msg = f"{name} must be finite, got {v}"
-                raise ValueError(msg)
-            out[name] = xp.asarray(v, dtype=dtype, device=device)
-        else:
-            out[name] = value if value.dtype == dtype else xp.astype(value, dtype)  # type: ignore[attr-defined]
-    for name in named:
-        if named[name] is None:
-            continue
-        level = out[name]
-        ok = inside(level, schedule)
-        if values_readable(ok) and not bool(xp.all(ok)):
-            check_one(level, name, schedule, xp)
-    return xp, dtype, out, shape

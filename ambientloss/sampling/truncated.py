@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..core.admissibility import prepare_levels
 from ..core.arrays import (
     Array,
     Namespace,
@@ -33,7 +34,6 @@ from ..core.arrays import (
     values_readable,
 )
 from ..core.buffer import Buffer, as_buffer, buffer_threshold
-from ..core.levels import prepare_levels
 from .bases import Base
 
 __all__ = ["admissible_mass", "draw_sigma", "sample_truncated", "truncated_timesteps"]

@@ -91,6 +91,7 @@ def test_levels_with_a_buffer_and_sigma_max_match_the_admissibility_functions():
     for a, b in zip(al.ambient_pair(x, lv, z), al.ambient_pair(x, sigma, trusted, z), strict=True):
         _same(a, b)  # the low-noise branch (trusted level 0) trains as a clean sample
     _same(al.loss_weight(lv), al.loss_weight(sigma, trusted))
+    _same(al.trusted_level(al.Levels(sigma, 0.0)), al.trusted_level(sigma, 0.0))  # one level per sample
 
 
 def test_levels_align_with_data_of_more_axes_and_scalars():
