@@ -2,10 +2,12 @@
 
 from typing import TYPE_CHECKING, Any
 
-from .core.admissibility import Buffer, admissible, threshold, trusted_level, usable
+from .core.admissibility import admissible, threshold, trusted_level, usable
+from .core.buffer import Buffer
 from .core.conversions import coefficients, convert_level, level_from_schedule_free, log_snr, schedule_free_level
 from .core.discrete import Discrete
 from .core.frozen import frozen_noise, frozen_x_tmin
+from .core.levels import Levels
 from .core.losses import REDUCTIONS, squared_error
 from .core.noising import add_noise, renoise
 from .core.schedules import VE, VP, Custom, Flow, Schedule, get_schedule
@@ -47,6 +49,7 @@ __all__ = [
     "Custom",
     "Discrete",
     "Flow",
+    "Levels",
     "Schedule",
     "Weighting",
     "__version__",

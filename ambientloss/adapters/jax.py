@@ -37,8 +37,8 @@ import jax.numpy as jnp
 
 from .. import sampling
 from ..core import losses, noising, targets, weights
-from ..core.admissibility import Buffer
 from ..core.admissibility import admissible as core_admissible
+from ..core.buffer import Buffer
 from ..core.weights import Weighting
 
 __all__ = [

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import sampling
 from ..core import losses, noising, targets, weights
-from ..core.admissibility import Buffer
+from ..core.buffer import Buffer
 from ..core.weights import Weighting
 
 __all__ = [

@@ -40,12 +40,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import sampling
-from ..core.admissibility import Buffer, admissible
+from ..core.admissibility import admissible
+from ..core.arrays import values_readable
+from ..core.buffer import Buffer
 from ..core.discrete import Discrete
 from ..core.losses import check_reduction, squared_error
 from ..core.schedules import get_schedule
 from ..core.targets import ambient_pair, ambient_target, canonical_prediction
-from ..core.validation import values_readable
 from ..core.weights import Weighting, as_weighting, loss_weight
 
 __all__ = ["AmbientLoss", "sample_truncated", "truncated_timesteps"]

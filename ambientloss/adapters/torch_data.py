@@ -43,7 +43,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..core.admissibility import Buffer, prepare_levels, trusted_level
+from ..core.admissibility import prepare_levels, trusted_level
+from ..core.buffer import Buffer
 from ..core.frozen import frozen_noise as _frozen_noise
 from ..core.frozen import frozen_x_tmin
 from ..core.schedules import get_schedule

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace, device_of, to_numpy
+from ..core.arrays import Array, Namespace, device_of, to_numpy
 from ._checks import as_grid, check_eps, check_fallback, check_probability_class, resolve
 from ._engine import CallCount, Classifier, Engine
 from ._selection import levels_at, looks_clean

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace, check_floating, compute_dtype, device_of, is_scalar, to_numpy
+from ..core.arrays import Array, Namespace, check_floating, compute_dtype, device_of, is_scalar, to_numpy
 from ._checks import resolve
 
 __all__ = ["bucket_sigma_min", "quality_ranks", "sigma_min_by_quality", "source_sigma_min"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import to_numpy
+from ..core.arrays import to_numpy
 from ..core.schedules import get_schedule
 from ._adaptive import adaptive_sigma_min
 from ._checks import check_eps, check_fallback, check_probability_class

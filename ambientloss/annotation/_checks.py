@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..core._arrays import (
+from ..core.arrays import (
     Array,
     Namespace,
     check_floating,

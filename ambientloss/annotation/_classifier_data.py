@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ..core._arrays import (
+from ..core.arrays import (
     Array,
     Namespace,
     cast,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core._arrays import Array, Namespace, check_floating, compute_dtype, is_scalar, raise_where, values_readable
+from ..core.arrays import Array, Namespace, check_floating, compute_dtype, is_scalar, raise_where, values_readable
 from ._checks import as_grid, check_eps, check_fallback, check_probabilities, check_probability_class, resolve
 from ._selection import check_rule, crossing_index, levels_at, looks_clean
 

@@ -16,7 +16,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from ..core._arrays import Array, Namespace, cast, check_floating, device_of, raise_where, values_readable
+from ..core.arrays import Array, Namespace, cast, check_floating, device_of, raise_where, values_readable
 from ..core.noising import add_noise
 from ._seeds import check_ids, paired_noise
 

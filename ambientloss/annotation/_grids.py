@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace
+from ..core.arrays import Array, Namespace
 from ..core.discrete import Discrete
 
 __all__ = ["ddpm_timestep_grid", "edm_lognormal_grid", "vp_uniform_grid"]

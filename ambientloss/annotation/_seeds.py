@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace, device_of
+from ..core.arrays import Array, Namespace, device_of
 from ..core.frozen import frozen_noise
 
 #: mixed into the annotation seed, so that its stream differs from ``frozen_noise(seed, ...)``

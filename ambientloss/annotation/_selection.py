@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core._arrays import Array, Namespace, cast, compute_dtype, device_of, is_scalar, is_traced
+from ..core.arrays import Array, Namespace, cast, compute_dtype, device_of, is_scalar, is_traced
 from ._checks import as_grid, check_eps, check_fallback, check_probabilities, check_probability_class, resolve
 
 __all__ = ["RULES", "SELECTION_PRESETS", "ema", "select_sigma_min", "select_with_preset"]

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core._arrays import Array, Namespace, device_of, is_scalar
+from ..core.arrays import Array, Namespace, device_of, is_scalar
 from ._checks import check_probabilities, check_probability_class, resolve
 
 __all__ = ["SIGMA_MAX_TABLES", "WindowTable", "sigma_max_from_window_probs"]

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import to_numpy
+from ..core.arrays import to_numpy
 from ._files import atomic_write, npy_bytes, sha256
 
 __all__ = ["MANIFEST", "RESULT", "StreamResult", "annotate_stream"]

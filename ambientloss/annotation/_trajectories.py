@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace
+from ..core.arrays import Array, Namespace
 from ._checks import as_grid, resolve
 from ._engine import CallCount, Classifier, Engine
 

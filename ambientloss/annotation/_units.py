@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import check_floating, is_scalar, namespace, raise_where, to_numpy, values_readable
+from ..core.arrays import check_floating, is_scalar, namespace, raise_where, to_numpy, values_readable
 from ..core.conversions import convert_level
 from ..core.discrete import Discrete
 from ..core.schedules import Schedule, get_schedule

@@ -12,25 +12,17 @@ A clean sample (``sigma_min == 0``) is usable at every positive level of the sch
 the ambient target divides by zero) is never usable. ``sigma_min > sigma_max`` gives two disjoint
 intervals.
 
-A :class:`Buffer` keeps corrupt samples away from ``sigma_min``, where the ambient target's variance
-``v = sigma~_m^2 / (1 - r)`` grows without bound (``1 - r`` is the relative log-SNR gap). The
-threshold is the largest of
-
-.. math::
-    f\,\sigma_{min},\qquad \sigma_{min} + \delta,\qquad
-    \ell\!\left(\tilde\sigma_{min} / \sqrt{1 - g}\right),
-
-for ``factor`` ``f``, ``additive`` ``delta`` and ``min_gap`` ``g`` (``l`` maps a schedule-free level
-``b / a`` back to the schedule, so that ``1 - r > g``).
+The buffer (:class:`~ambientloss.Buffer`) and the branches live in :mod:`ambientloss.core.buffer`;
+each function here takes raw levels or one :class:`~ambientloss.Levels`, which holds them checked.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
-from ._arrays import (
+from ._domain import admissible_mask, check_one, inside, level_frame
+from .arrays import (
     Array,
     Namespace,
     as_level,
@@ -43,87 +35,12 @@ from ._arrays import (
     raise_where,
     values_readable,
 )
-from ._levels import _admissible, _check_one, _inside, level_frame
+from .buffer import Buffer, as_buffer, branches, buffer_threshold
+from .levels import Levels
 from .schedules import Schedule, get_schedule
 from .targets import canonical_prediction
 
-__all__ = ["Buffer", "admissible", "threshold", "trusted_level", "usable"]
-
-
-@dataclass(frozen=True)
-class Buffer:
-    r"""Safety margin above ``sigma_min`` for corrupt samples (clean samples ignore it).
-
-    Parameters
-    ----------
-    factor : float
-        Multiplicative: usable if ``sigma > factor * sigma_min`` (``>= 1``).
-    additive : float
-        Additive: usable if ``sigma > sigma_min + additive`` (``>= 0``), in the schedule's units.
-    min_gap : float
-        Minimum relative log-SNR gap ``1 - r = 1 - sigma~_min^2 / sigma~^2`` (``0 <= min_gap < 1``),
-        measured on the schedule-free level ``sigma~ = b / a``, so it means the same in every
-        schedule. It bounds the ambient target's variance by ``sigma~_min^2 / min_gap``.
-
-    Notes
-    -----
-    All given margins apply together: the threshold is the largest of them.
-
-    Examples
-    --------
-    >>> from ambientloss import Buffer
-    >>> round(Buffer.from_s_max(4).factor, 6)          # Ambient-o pixel: sqrt(4 / 3)
-    1.154701
-    >>> Buffer(additive=0.05)
-    Buffer(factor=1.0, additive=0.05, min_gap=0.0)
-    """
-
-    factor: float = 1.0
-    additive: float = 0.0
-    min_gap: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("factor", "additive", "min_gap"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                msg = f"Buffer.{name} must be a finite number, got {value!r}"
-                raise ValueError(msg)
-            object.__setattr__(self, name, float(value))
-        if self.factor < 1:
-            msg = f"Buffer.factor must be >= 1 (1 means no multiplicative margin), got {self.factor!r}"
-            raise ValueError(msg)
-        if self.additive < 0:
-            msg = f"Buffer.additive must be >= 0, got {self.additive!r}"
-            raise ValueError(msg)
-        if not 0 <= self.min_gap < 1:
-            msg = f"Buffer.min_gap must lie in [0, 1), got {self.min_gap!r}"
-            raise ValueError(msg)
-
-    @classmethod
-    def from_s_max(cls, s_max: float) -> Buffer:
-        r"""Ambient-o's buffer ``sigma > sigma_min sqrt(1 + 1 / (s_max - 1))``.
-
-        In VE this is ``1 - r >= 1 / s_max``: the ambient factor ``sigma^4 / (sigma^2 - sigma_min^2)^2``
-        stays below ``s_max^2`` and the target variance below ``s_max sigma_min^2``.
-        """
-        if isinstance(s_max, bool) or not isinstance(s_max, (int, float)) or not (1 < s_max < math.inf):
-            msg = f"s_max must be a finite number greater than 1, got {s_max!r}"
-            raise ValueError(msg)
-        return cls(factor=math.sqrt(1 + 1 / (s_max - 1)))
-
-    @property
-    def is_identity(self) -> bool:
-        """Whether the buffer leaves the threshold at ``sigma_min``."""
-        return self.factor == 1 and self.additive == 0 and self.min_gap == 0
-
-
-def _buffer(buffer: Buffer | None) -> Buffer:
-    if buffer is None:
-        return Buffer()
-    if not isinstance(buffer, Buffer):
-        msg = f"buffer must be an ambientloss.Buffer or None, got {type(buffer).__name__}"
-        raise TypeError(msg)
-    return buffer
+__all__ = ["admissible", "prepare_levels", "threshold", "trusted_level", "usable"]
 
 
 def prepare_levels(
@@ -131,10 +48,21 @@ def prepare_levels(
 ) -> tuple[Namespace, Any, dict[str, Array], tuple[int, ...]]:
     """Resolve the namespace and dtype, cast, check shapes and (eagerly) the domain of every level.
 
+    For functions of per-sample annotations without a training level (samplers, thresholds, masks).
     ``named`` holds levels (``None`` entries are dropped); ``extra`` holds other floating arrays that
     only take part in namespace, dtype and shape resolution (e.g. the uniforms of a sampler). Arrays
     must share one shape; Python numbers and 0-d arrays stand for every sample. Python numbers alone
-    compute in float64 NumPy.
+    compute in float64 NumPy. Returns ``(xp, dtype, levels by name, shape)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss import get_schedule
+    >>> from ambientloss.core.admissibility import prepare_levels
+    >>> named = {"sigma_min": np.zeros(3, np.float32), "sigma_max": 0.5}
+    >>> xp, dtype, levels, shape = prepare_levels(named, get_schedule("vp"), None)
+    >>> levels["sigma_max"], shape
+    (array(0.5, dtype=float32), (3,))
     """
     everything = {k: v for k, v in {**(extra or {}), **named}.items() if v is not None}
     arrays = {k: v for k, v in everything.items() if not is_scalar(v)}
@@ -168,9 +96,9 @@ def prepare_levels(
         if named[name] is None:
             continue
         level = out[name]
-        inside = _inside(level, schedule)
-        if values_readable(inside) and not bool(xp.all(inside)):
-            _check_one(level, name, schedule, xp)
+        ok = inside(level, schedule)
+        if values_readable(ok) and not bool(xp.all(ok)):
+            check_one(level, name, schedule, xp)
     return xp, dtype, out, shape
 
 
@@ -199,24 +127,11 @@ def admissible(
     """
     sched = get_schedule(schedule)
     velocity = canonical_prediction(prediction) == "velocity"
-    like, xp = level_frame(sigma, sigma_min, xp)
+    like, xp = level_frame({"sigma": sigma, "sigma_min": sigma_min}, xp)
     dtype = compute_dtype(xp, like, sigma, sigma_min)
     s = as_level(sigma, "sigma", like, "sigma", dtype, xp)
     m = as_level(sigma_min, "sigma_min", like, "sigma", dtype, xp)
-    return _admissible(s, m, sched, strict=True, velocity=velocity)
-
-
-def _threshold(m: Array, buffer: Buffer, sched: Schedule, xp: Namespace) -> Array:
-    """Threshold of ``m`` (already checked, in the compute dtype); 0 where ``m == 0``."""
-    thr = m
-    if buffer.factor != 1:
-        thr = xp.maximum(thr, m * buffer.factor)
-    if buffer.additive != 0:
-        thr = xp.maximum(thr, m + buffer.additive)
-    if buffer.min_gap != 0:
-        nu = sched.schedule_free(m, xp) / math.sqrt(1 - buffer.min_gap)
-        thr = xp.maximum(thr, sched.from_schedule_free(nu, xp))
-    return xp.where(m == 0, xp.zeros_like(thr), thr)
+    return admissible_mask(s, m, sched, strict=True, velocity=velocity)
 
 
 def _out(value: Array, scalar: bool) -> Any:
@@ -226,7 +141,7 @@ def _out(value: Array, scalar: bool) -> Any:
 
 
 def threshold(
-    sigma_min: Array | float,
+    sigma_min: Levels | Array | float,
     /,
     *,
     buffer: Buffer | None = None,
@@ -264,24 +179,25 @@ def threshold(
     >>> threshold(0.5, buffer=Buffer(min_gap=0.75), schedule="ve")      # VE: sigma_min / sqrt(1 - 0.75)
     1.0
     """
+    if isinstance(sigma_min, Levels):
+        sigma_min._require("x0", schedule=schedule)
+        _same_buffer(sigma_min, buffer)
+        return sigma_min.threshold
     sched = get_schedule(schedule)
-    buf = _buffer(buffer)
+    buf = as_buffer(buffer)
     xp, _, levels, _ = prepare_levels({"sigma_min": sigma_min}, sched, xp)
-    return _out(_threshold(levels["sigma_min"], buf, sched, xp), is_scalar(sigma_min))
+    return _out(buffer_threshold(levels["sigma_min"], buf, sched, xp), is_scalar(sigma_min))
 
 
-def _branches(
-    sigma: Array, m: Array, top: Array | None, buffer: Buffer, sched: Schedule, xp: Namespace
-) -> tuple[Array, Array]:
-    """``(high, low)`` boolean arrays: ``sigma > threshold`` and ``0 < sigma < sigma_max``."""
-    high = sigma > _threshold(m, buffer, sched, xp)
-    low = (sigma < top) & (sigma > 0) if top is not None else xp.zeros_like(high)
-    return high, low
+def _same_buffer(levels: Levels, buffer: Buffer | None) -> None:
+    if buffer is not None and buffer != levels.buffer:
+        msg = f"buffer={buffer!r} is given with Levels of buffer {levels.buffer!r}; give it to Levels only"
+        raise ValueError(msg)
 
 
 def usable(
-    sigma: Array | float,
-    sigma_min: Array | float,
+    sigma: Levels | Array | float,
+    sigma_min: Array | float | None = None,
     sigma_max: Array | float | None = None,
     /,
     *,
@@ -322,17 +238,21 @@ def usable(
     >>> usable(sigma, np.array([0.0, 0.5, 0.2, 2.0]), np.array([0.0, 0.0, 0.0, 0.6]), schedule="ve")
     array([ True, False,  True,  True])
     """
+    if isinstance(sigma, Levels):
+        sigma._require("x0", schedule=schedule, extra=sigma_max if sigma_min is None else sigma_min)
+        _same_buffer(sigma, buffer)
+        return sigma.usable
     sched = get_schedule(schedule)
-    buf = _buffer(buffer)
+    buf = as_buffer(buffer)
     named = {"sigma": sigma, "sigma_min": sigma_min, "sigma_max": sigma_max}
     xp, _, lv, _ = prepare_levels(named, sched, xp)
-    high, low = _branches(lv["sigma"], lv["sigma_min"], lv.get("sigma_max"), buf, sched, xp)
+    high, low = branches(lv["sigma"], lv["sigma_min"], lv.get("sigma_max"), buf, sched, xp)
     return _out(high | low, all(v is None or is_scalar(v) for v in named.values()))
 
 
 def trusted_level(
-    sigma: Array | float,
-    sigma_min: Array | float,
+    sigma: Levels | Array | float,
+    sigma_min: Array | float | None = None,
     sigma_max: Array | float | None = None,
     /,
     *,
@@ -364,17 +284,21 @@ def trusted_level(
     >>> trusted_level(0.3, 2.0, 0.5, schedule="ve")     # low-noise branch: treated as clean
     0.0
     """
+    if isinstance(sigma, Levels):
+        sigma._require("x0", schedule=schedule, extra=sigma_max if sigma_min is None else sigma_min)
+        _same_buffer(sigma, buffer)
+        return sigma.trusted_level
     sched = get_schedule(schedule)
-    buf = _buffer(buffer)
+    buf = as_buffer(buffer)
     named = {"sigma": sigma, "sigma_min": sigma_min, "sigma_max": sigma_max}
     xp, _, lv, _ = prepare_levels(named, sched, xp)
     s, m = lv["sigma"], lv["sigma_min"]
-    high, low = _branches(s, m, lv.get("sigma_max"), buf, sched, xp)
+    high, low = branches(s, m, lv.get("sigma_max"), buf, sched, xp)
     ok = high | low
     message = "sigma={s!r} is not usable: not above the threshold {t!r} of sigma_min={m!r}"
     if "sigma_max" in lv:
         message += " and not below sigma_max={top!r}"
-    raise_where(~ok, xp, message, s=s, t=_threshold(m, buf, sched, xp), m=m, top=lv.get("sigma_max", m))
+    raise_where(~ok, xp, message, s=s, t=buffer_threshold(m, buf, sched, xp), m=m, top=lv.get("sigma_max", m))
     level = xp.where(low, xp.zeros_like(m), m + xp.zeros_like(s))
     level = xp.where(ok, level, xp.full_like(level, math.nan))
     return _out(level, all(v is None or is_scalar(v) for v in named.values()))

@@ -11,28 +11,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._arrays import Array, Namespace, check_floating, is_scalar, namespace, numpy_namespace, values_readable
-from ._levels import _check_one, _inside
+from ._domain import check_one, inside
+from .arrays import Array, Namespace, as_array, values_readable
 from .schedules import Schedule, get_schedule
 
 __all__ = ["coefficients", "convert_level", "level_from_schedule_free", "log_snr", "schedule_free_level"]
 
 
-def _as_array(value: Any, name: str, xp: Namespace | None) -> tuple[Array, Namespace, bool]:
-    scalar = is_scalar(value)
-    if xp is None:
-        xp = numpy_namespace() if scalar else namespace({name: value}, None)
-    arr = xp.asarray(float(value), dtype=xp.float64) if scalar else value
-    check_floating(arr, name, xp)
-    return arr, xp, scalar
-
-
 def _level(sigma: Any, schedule: Any, xp: Namespace | None) -> tuple[Array, Schedule, Namespace, bool]:
     """``sigma`` as an array, checked to lie in the schedule's domain (one host read; none under tracing)."""
-    s, xp, scalar = _as_array(sigma, "sigma", xp)
+    s, xp, scalar = as_array(sigma, "sigma", xp)
     sched = get_schedule(schedule)
-    if values_readable(s) and not bool(xp.all(_inside(s, sched))):
-        _check_one(s, "sigma", sched, xp)
+    if values_readable(s) and not bool(xp.all(inside(s, sched))):
+        check_one(s, "sigma", sched, xp)
     return s, sched, xp, scalar
 
 
@@ -79,7 +70,7 @@ def level_from_schedule_free(nu: Array | float, /, *, schedule: Any = "vp", xp: 
     >>> level_from_schedule_free(1.0, schedule="flow")
     0.5
     """
-    v, xp, scalar = _as_array(nu, "nu", xp)
+    v, xp, scalar = as_array(nu, "nu", xp)
     return _out(get_schedule(schedule).from_schedule_free(v, xp), scalar)
 
 

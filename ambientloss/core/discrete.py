@@ -16,7 +16,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from ._arrays import Array, Namespace, device_of, namespace, to_numpy
+from .arrays import Array, Namespace, device_of, namespace, to_numpy
 from .schedules import VP
 
 __all__ = ["BETA_SCHEDULES", "Discrete"]

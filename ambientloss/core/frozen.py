@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import Array, Namespace, device_of, is_traced, namespace, to_numpy
+from .arrays import Array, Namespace, device_of, is_traced, namespace, to_numpy
 from .noising import add_noise
 
 __all__ = ["frozen_noise", "frozen_x_tmin"]

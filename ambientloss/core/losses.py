@@ -2,7 +2,7 @@ r"""Squared-error loss with per-sample weights, ``where=`` masks and valid-count
 
 from __future__ import annotations
 
-from ._arrays import Array, Namespace, aligned_shape, cast, check_floating, check_same_shape, compute_dtype, namespace
+from .arrays import Array, Namespace, aligned_shape, cast, check_floating, check_same_shape, compute_dtype, namespace
 
 __all__ = ["REDUCTIONS", "squared_error"]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._arrays import Array, Namespace, cast, check_data, compute_dtype
-from ._levels import kernel_root, pair_levels, single_level
+from ._domain import data_after_levels, single_level
+from .arrays import Array, Namespace, cast, check_data, compute_dtype
+from .levels import Levels, pair_levels
 from .targets import kernel
 
 __all__ = ["add_noise", "renoise"]
@@ -54,9 +55,9 @@ def add_noise(
 
 def renoise(
     x_tmin: Array,
-    sigma: Array | float,
-    sigma_min: Array | float,
-    noise: Array,
+    sigma: Levels | Array | float,
+    sigma_min: Array | float | None = None,
+    noise: Array | None = None,
     /,
     *,
     schedule: Any = "vp",
@@ -78,7 +79,8 @@ def renoise(
         Trusted sample at level ``sigma_min``.
     sigma, sigma_min : array or float
         Levels aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min`` wherever
-        ``sigma_min > 0``.
+        ``sigma_min > 0``. Or one :class:`~ambientloss.Levels` in place of both:
+        ``renoise(x_tmin, levels, noise)``.
     noise : array
         Fresh standard Gaussian noise, same shape as ``x_tmin``.
     schedule, xp
@@ -96,8 +98,14 @@ def renoise(
     >>> renoise(np.array([1.0]), 1.0, 0.6, np.array([1.0]), schedule="ve")   # sqrt(1 - 0.36) = 0.8
     array([1.8])
     """
-    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
-    lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, strict=False)
+    if isinstance(sigma, Levels):
+        lv, noise = sigma, data_after_levels(sigma_min, noise, "noise")
+        lv._require("x0", schedule=schedule)
+        xp = check_data({"x_tmin": x_tmin, "noise": noise}, {}, xp)
+    else:
+        noise = data_after_levels(noise, None, "noise")
+        xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
+        lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, strict=False)
     dtype = compute_dtype(xp, x_tmin, noise)
-    out = kernel(lv, cast(x_tmin, dtype, xp), cast(noise, dtype, xp), dtype, xp, kernel_root(lv, xp))
+    out = kernel(lv, cast(x_tmin, dtype, xp), cast(noise, dtype, xp), lv._fitter(x_tmin, "x_tmin", dtype))
     return cast(out, x_tmin.dtype, xp)

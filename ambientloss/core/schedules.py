@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ._arrays import Array, Namespace
+from .arrays import Array, Namespace
 
 __all__ = ["VE", "VP", "Custom", "Flow", "Schedule", "get_schedule"]
 

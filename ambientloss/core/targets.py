@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._arrays import Array, Namespace, cast, check_data, compute_dtype
-from ._levels import Levels, noise_coefficients, pair_coefficients, pair_levels, single_level
+from ._domain import data_after_levels, single_level
+from .arrays import Array, Namespace, cast, check_data, compute_dtype
+from .levels import Levels, pair_levels
 from .schedules import get_schedule
 
 __all__ = ["PREDICTIONS", "ambient_pair", "ambient_target", "canonical_prediction", "standard_target"]
@@ -56,8 +57,8 @@ def canonical_prediction(prediction: str) -> str:
 def ambient_target(
     x_t: Array,
     x_tmin: Array,
-    sigma: Array | float,
-    sigma_min: Array | float,
+    sigma: Levels | Array | float,
+    sigma_min: Array | float | None = None,
     /,
     *,
     prediction: str = "x0",
@@ -80,7 +81,8 @@ def ambient_target(
         Trusted sample at level ``sigma_min`` (the clean ``x0`` where ``sigma_min == 0``); same shape.
     sigma, sigma_min : array or float
         Noise levels in the schedule's units, of shape ``()``, ``(B,)``, ``(B, T)``... aligned with
-        the leading axes of ``x_t`` and right-padded. ``sigma > sigma_min`` everywhere.
+        the leading axes of ``x_t`` and right-padded. ``sigma > sigma_min`` everywhere. Or one
+        :class:`~ambientloss.Levels` in place of both: ``ambient_target(x_t, x_tmin, levels)``.
     prediction : str
         ``"x0"`` (alias ``"sample"``), ``"epsilon"``, ``"v"`` (``"v_prediction"``),
         ``"velocity"`` (``"flow"``, ``dx_t/dlevel``) or ``"score"``.
@@ -123,46 +125,49 @@ def ambient_target(
     array([ 0.3, -1.2])
     """
     kind = canonical_prediction(prediction)
-    xp = check_data({"x_t": x_t, "x_tmin": x_tmin}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
-    lv = pair_levels(x_t, "x_t", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
+    if isinstance(sigma, Levels):
+        lv = sigma
+        lv._require(kind, schedule=schedule, extra=sigma_min)
+        xp = check_data({"x_t": x_t, "x_tmin": x_tmin}, {}, xp)
+    else:
+        xp = check_data({"x_t": x_t, "x_tmin": x_tmin}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
+        lv = pair_levels(x_t, "x_t", sigma, sigma_min, schedule, xp, kind=kind)
     dtype = compute_dtype(xp, x_t, x_tmin)
     xt, xm = cast(x_t, dtype, xp), cast(x_tmin, dtype, xp)
-    a_t, b_t = cast(lv.a_t, dtype, xp), cast(lv.b_t, dtype, xp)
-    c_t, c_m = (cast(c, dtype, xp) for c in pair_coefficients(lv, xp))  # 0 and 1 exactly at clean entries
+    fit = lv._fitter(x_t, "x_t", dtype)
+    a_t, b_t = fit(lv.a_t), fit(lv.b_t)
+    c_t, c_m = (fit(c) for c in lv._pair())  # 0 and 1 exactly at clean entries
     t_x0 = c_t * xt + c_m * xm
     if kind == "x0":
         out = t_x0
     else:
         t_eps = (xt - a_t * t_x0) / b_t
-        out = _from_x0_eps(kind, t_x0, t_eps, a_t, b_t, lv, dtype, xp)
+        out = _from_x0_eps(kind, t_x0, t_eps, a_t, b_t, lv, fit)
     return cast(out, x_t.dtype, xp)
 
 
-def _from_x0_eps(
-    kind: str, t_x0: Array, t_eps: Array, a_t: Array, b_t: Array, lv: Levels, dtype: Any, xp: Namespace
-) -> Array:
+def _from_x0_eps(kind: str, t_x0: Array, t_eps: Array, a_t: Array, b_t: Array, lv: Levels, fit: Any) -> Array:
     if kind == "epsilon":
         return t_eps
     if kind == "v":
         return a_t * t_eps - b_t * t_x0
     if kind == "score":
         return -t_eps / b_t
-    da, db = lv.schedule.derivatives(lv.sigma, xp)
-    return cast(da, dtype, xp) * t_x0 + cast(db, dtype, xp) * t_eps
+    da, db = lv.schedule.derivatives(lv.sigma, lv.xp)
+    return fit(da) * t_x0 + fit(db) * t_eps
 
 
-def kernel(lv: Levels, x_tmin: Array, noise: Array, dtype: Any, xp: Namespace, root: Array) -> Array:
-    """``(a_t / a_m) x_tmin + (sqrt(D) / a_m) noise`` on arrays already in the arithmetic dtype; ``root = sqrt(D)``."""
-    scale = cast(lv.a_t / lv.a_m, dtype, xp)
-    spread = cast(root / lv.a_m, dtype, xp)
-    return scale * x_tmin + spread * noise
+def kernel(lv: Levels, x_tmin: Array, noise: Array, fit: Any) -> Array:
+    """``(a_t / a_m) x_tmin + (sqrt(D) / a_m) noise`` on data in the arithmetic dtype (``fit`` casts and pads)."""
+    scale, spread = lv._kernel()
+    return fit(scale) * x_tmin + fit(spread) * noise
 
 
 def ambient_pair(
     x_tmin: Array,
-    sigma: Array | float,
-    sigma_min: Array | float,
-    noise: Array,
+    sigma: Levels | Array | float,
+    sigma_min: Array | float | None = None,
+    noise: Array | None = None,
     /,
     *,
     prediction: str = "x0",
@@ -191,6 +196,7 @@ def ambient_pair(
         Trusted sample at ``sigma_min`` (the clean ``x0`` where ``sigma_min == 0``).
     sigma, sigma_min : array or float
         Current and trusted level, aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``.
+        Or one :class:`~ambientloss.Levels` in place of both: ``ambient_pair(x_tmin, levels, noise)``.
     noise : array
         Fresh standard Gaussian noise ``z``, same shape as ``x_tmin``.
     prediction, schedule, xp
@@ -211,27 +217,34 @@ def ambient_pair(
     True
     """
     kind = canonical_prediction(prediction)
-    xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
-    lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, velocity=kind == "velocity")
+    if isinstance(sigma, Levels):
+        lv, noise = sigma, data_after_levels(sigma_min, noise, "noise")
+        lv._require(kind, schedule=schedule)
+        xp = check_data({"x_tmin": x_tmin, "noise": noise}, {}, xp)
+    else:
+        noise = data_after_levels(noise, None, "noise")
+        xp = check_data({"x_tmin": x_tmin, "noise": noise}, {"sigma": sigma, "sigma_min": sigma_min}, xp)
+        lv = pair_levels(x_tmin, "x_tmin", sigma, sigma_min, schedule, xp, kind=kind)
     dtype = compute_dtype(xp, x_tmin, noise)
     xm, z = cast(x_tmin, dtype, xp), cast(noise, dtype, xp)
-    root, c_eps = noise_coefficients(lv, xp)  # b_t and 1 exactly at clean entries
-    x_t = kernel(lv, xm, z, dtype, xp, root)
+    fit = lv._fitter(x_tmin, "x_tmin", dtype)
+    root, c_eps = lv._noise()  # b_t and 1 exactly at clean entries
+    x_t = kernel(lv, xm, z, fit)
     if kind == "epsilon":
-        target = cast(c_eps, dtype, xp) * z
+        target = fit(c_eps) * z
     elif kind == "score":
-        target = (z * cast(-c_eps, dtype, xp)) / cast(lv.b_t, dtype, xp)
+        target = (z * fit(-c_eps)) / fit(lv.b_t)
     else:
         c_x = 1 / lv.a_m
         c_z = -(lv.a_t * (lv.b_m * lv.b_m)) / (lv.a_m * root)  # T_x0 = c_x x_tmin + c_z z
         if kind == "v":  # c_z z - c_x x_tmin, the shape of the standard a z - b x0: compilers fuse both alike
             c_x, c_z = lv.b_t * c_x, lv.a_t * c_eps - lv.b_t * c_z
-            target = cast(c_z, dtype, xp) * z - cast(c_x, dtype, xp) * xm
+            target = fit(c_z) * z - fit(c_x) * xm
         else:
             if kind == "velocity":
-                da, db = lv.schedule.derivatives(lv.sigma, xp)
+                da, db = lv.schedule.derivatives(lv.sigma, lv.xp)
                 c_x, c_z = da * c_x, db * c_eps + da * c_z
-            target = cast(c_x, dtype, xp) * xm + cast(c_z, dtype, xp) * z
+            target = fit(c_x) * xm + fit(c_z) * z
     return cast(x_t, x_tmin.dtype, xp), cast(target, x_tmin.dtype, xp)
 
 

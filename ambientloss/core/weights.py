@@ -36,11 +36,11 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
-from ._arrays import Array, Namespace
-from ._levels import Levels, level_frame, pair_levels
+from .arrays import Array, Namespace
+from .levels import Levels, level_pair
 from .targets import canonical_prediction
 
-__all__ = ["BASE_WEIGHTS", "POLICIES", "Weighting", "loss_weight", "target_variance"]
+__all__ = ["BASE_WEIGHTS", "POLICIES", "Weighting", "as_weighting", "loss_weight", "target_variance"]
 
 Policy = Literal["inverse_variance", "none", "ambient_o", "x_tmin"]
 BaseWeight = Literal["edm", "min_snr"]
@@ -180,8 +180,11 @@ def as_weighting(weighting: Weighting | str, /, *, name: str = "weighting") -> W
 
 
 def _levels(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | None) -> tuple[Levels, Namespace]:
-    like, xp = level_frame(sigma, sigma_min, xp)
-    return pair_levels(like, "sigma", sigma, sigma_min, schedule, xp), xp
+    if isinstance(sigma, Levels):
+        sigma._require("x0", schedule=schedule, extra=sigma_min)
+        return sigma, sigma.xp
+    lv = level_pair(sigma, sigma_min, schedule, xp)
+    return lv, lv.xp
 
 
 def _safe_div(num: Array, den: Array, xp: Namespace) -> Array:
@@ -220,8 +223,8 @@ def _snr_over_q2(kind: str, lv: Levels, xp: Namespace) -> Array:
 
 
 def loss_weight(
-    sigma: Array | float,
-    sigma_min: Array | float,
+    sigma: Levels | Array | float,
+    sigma_min: Array | float | None = None,
     /,
     *,
     weighting: Weighting | str = "inverse_variance",
@@ -235,7 +238,8 @@ def loss_weight(
     ----------
     sigma, sigma_min : array or float
         Current and trusted levels (``sigma > sigma_min``), aligned with each other on their
-        leading axes; the result has their broadcast shape, e.g. ``(B,)``.
+        leading axes; the result has their broadcast shape, e.g. ``(B,)``. Or one
+        :class:`~ambientloss.Levels` in place of both: ``loss_weight(levels, ...)``.
     weighting : Weighting or {"inverse_variance", "none", "ambient_o", "x_tmin"}
         The options (:class:`Weighting`: policy, base weight, ``sigma_data``, ``s_max``,
         ``min_snr_gamma``, cap); a policy name is shorthand for ``Weighting(policy=name)``.
@@ -267,12 +271,12 @@ def loss_weight(
     sigma_data, min_snr_gamma = options.sigma_data, options.min_snr_gamma
     kind = canonical_prediction(prediction)
     lv, xp = _levels(sigma, sigma_min, schedule, xp)
-    clean = lv.sigma_min == 0
-    one = xp.ones_like(lv.gap)
+    clean = lv._clean  # trusted level 0: a clean sample, or one on the low-noise branch
+    one = lv._one
     a_m2, b_t2, b_m2 = lv.a_m * lv.a_m, lv.b_t * lv.b_t, lv.b_m * lv.b_m
     sd2 = sigma_data * sigma_data
-    if policy == "inverse_variance":
-        rho = (lv.gap * sd2) / (b_t2 * (sd2 * a_m2 + b_m2))
+    if policy == "inverse_variance":  # multiplying by sd2 == 1 is exact: skipped
+        rho = (lv.gap * sd2 if sd2 != 1 else lv.gap) / (b_t2 * ((sd2 * a_m2 if sd2 != 1 else a_m2) + b_m2))
         w = xp.where(clean, one, xp.minimum(rho, one))  # rho <= 1 exactly, not up to rounding
     elif policy == "x_tmin":
         w = xp.where(clean, one, (lv.gap * lv.gap) / (a_m2 * b_t2 * b_t2))
@@ -281,7 +285,8 @@ def loss_weight(
         w = xp.where(inside, one, xp.zeros_like(one))
     else:
         w = one
-    w = w * (lv.gap / lv.gap)  # NaN for inadmissible pairs (only reachable under tracing), else exactly 1
+    if not lv.checked:
+        w = w * (lv.gap / lv.gap)  # NaN for inadmissible pairs (unchecked: tracing, checks off), else exactly 1
     if base is not None:
         a_t2 = lv.a_t * lv.a_t
         if base == "edm":  # (b^2 + sd^2 a^2) / (b^2 sd^2) on the x0 loss, divided by Q_k^2
@@ -295,8 +300,8 @@ def loss_weight(
 
 
 def target_variance(
-    sigma: Array | float,
-    sigma_min: Array | float,
+    sigma: Levels | Array | float,
+    sigma_min: Array | float | None = None,
     /,
     *,
     schedule: Any = "vp",
@@ -305,7 +310,8 @@ def target_variance(
     r"""Per-dimension variance ``v = b_m^2 b_t^2 / D`` of ``T_x0 - x0`` (0 for clean samples).
 
     The ambient x0 target is ``x0 + xi`` with ``xi ~ N(0, v I)`` independent of ``(x0, x_t)``; a
-    prediction ``k`` has variance ``Q_k^2 v``. Useful to log, or to build a custom weight.
+    prediction ``k`` has variance ``Q_k^2 v``. Useful to log, or to build a custom weight. Takes raw
+    levels or one :class:`~ambientloss.Levels`.
 
     Examples
     --------

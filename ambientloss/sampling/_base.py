@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..core._arrays import Array, Namespace
-from ..core.conversions import _as_array
+from ..core.arrays import Array, Namespace, as_array
 from ..core.schedules import Schedule
 
 __all__ = ["Base", "out"]
@@ -41,20 +40,20 @@ class Base:
 
     def cdf(self, level: Array | float, /, *, xp: Namespace | None = None) -> Any:
         """``P(X <= level)``."""
-        arr, xp, scalar = _as_array(level, "level", xp)
+        arr, xp, scalar = as_array(level, "level", xp)
         return out(self.tails(arr, xp)[0], scalar)
 
     def survival(self, level: Array | float, /, *, xp: Namespace | None = None) -> Any:
         """``P(X > level)``, accurate relative to itself in the upper tail."""
-        arr, xp, scalar = _as_array(level, "level", xp)
+        arr, xp, scalar = as_array(level, "level", xp)
         return out(self.tails(arr, xp)[1], scalar)
 
     def icdf(self, u: Array | float, /, *, xp: Namespace | None = None) -> Any:
         """Inverse CDF: the level ``x`` with ``P(X <= x) = u``, for ``u`` in ``[0, 1)``."""
-        arr, xp, scalar = _as_array(u, "u", xp)
+        arr, xp, scalar = as_array(u, "u", xp)
         return out(self.from_tails(arr, 1 - arr, xp), scalar)
 
     def isf(self, q: Array | float, /, *, xp: Namespace | None = None) -> Any:
         """Inverse survival function: the level ``x`` with ``P(X > x) = q``, for ``q`` in ``(0, 1]``."""
-        arr, xp, scalar = _as_array(q, "q", xp)
+        arr, xp, scalar = as_array(q, "q", xp)
         return out(self.from_tails(1 - arr, arr, xp), scalar)

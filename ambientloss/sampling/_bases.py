@@ -21,8 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..core._arrays import Array, Namespace, sigmoid
-from ..core.conversions import _as_array
+from ..core.arrays import Array, Namespace, as_array, sigmoid
 from ..core.schedules import VE, VP, Flow, Schedule
 from ._base import Base
 from ._base import out as _out
@@ -93,11 +92,11 @@ class _NormalBase(Base):
         return self._from_normal(self.mean + self.std * quantile_from_tails(c, s, xp), xp)
 
     def icdf(self, u: Array | float, /, *, xp: Namespace | None = None) -> Any:
-        arr, xp, scalar = _as_array(u, "u", xp)
+        arr, xp, scalar = as_array(u, "u", xp)
         return _out(self._from_normal(self.mean + self.std * ndtri(arr, xp), xp), scalar)
 
     def isf(self, q: Array | float, /, *, xp: Namespace | None = None) -> Any:
-        arr, xp, scalar = _as_array(q, "q", xp)
+        arr, xp, scalar = as_array(q, "q", xp)
         return _out(self._from_normal(self.mean - self.std * ndtri(arr, xp), xp), scalar)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace, device_of, to_numpy
+from ..core.arrays import Array, Namespace, device_of, to_numpy
 from ..core.schedules import Schedule, get_schedule
 from ._base import Base
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from ..core._arrays import Array, Namespace
+from ..core.arrays import Array, Namespace
 
 __all__ = ["ndtr", "ndtr_pair", "ndtri", "quantile_from_tails"]
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace, device_of
-from ..core.conversions import _as_array
+from ..core.arrays import Array, Namespace, as_array, device_of
 from ..core.discrete import Discrete
 from ._base import Base
 
@@ -89,7 +88,7 @@ class DiscreteTimesteps(Base):
 
     def timestep(self, level: Array, /, *, xp: Namespace | None = None) -> Array:
         """The timestep of each level of the table (the first one where two levels coincide)."""
-        arr, xp, _ = _as_array(level, "level", xp)
+        arr, xp, _ = as_array(level, "level", xp)
         idx = xp.searchsorted(self.table(arr, xp), xp.reshape(arr, (-1,)), side="left")
         return xp.reshape(idx, arr.shape)
 

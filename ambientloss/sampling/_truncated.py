@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..core._arrays import (
+from ..core.admissibility import prepare_levels
+from ..core.arrays import (
     Array,
     Namespace,
     check_floating,
@@ -32,7 +33,7 @@ from ..core._arrays import (
     raise_where,
     values_readable,
 )
-from ..core.admissibility import Buffer, _buffer, _threshold, prepare_levels
+from ..core.buffer import Buffer, as_buffer, buffer_threshold
 from ._bases import Base
 
 __all__ = ["admissible_mass", "draw_sigma", "sample_truncated", "truncated_timesteps"]
@@ -59,7 +60,7 @@ class _Sets:
         self, u: object | None, sigma_min: object, sigma_max: object, base: Base, buffer: Buffer | None, xp: Any
     ):
         sched = base.schedule
-        buf = _buffer(buffer)
+        buf = as_buffer(buffer)
         named = {"sigma_min": sigma_min, "sigma_max": sigma_max}
         self.xp, self.dtype, lv, shape = prepare_levels(named, sched, xp, extra=None if u is None else {"u": u})
         xp = self.xp
@@ -67,7 +68,7 @@ class _Sets:
         if self.u is not None:
             _check_u(self.u, shape, xp)
         self.m = lv["sigma_min"]
-        self.t = _threshold(self.m, buf, sched, xp)
+        self.t = buffer_threshold(self.m, buf, sched, xp)
         self.s = lv.get("sigma_max")
         if self.s is None:
             self.t_eff, self.s_eff = self.t, None

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core._arrays import Array, Namespace, is_scalar, namespace, to_numpy
-from ..core._levels import pair_levels
-from ..core.admissibility import Buffer, _branches, _buffer, prepare_levels
+from ..core.admissibility import prepare_levels
+from ..core.arrays import Array, Namespace, is_scalar, namespace, to_numpy
+from ..core.buffer import Buffer, as_buffer, branches
+from ..core.levels import Levels
 from ..core.schedules import get_schedule
 from ..core.weights import Weighting, loss_weight, target_variance
 
@@ -109,7 +110,7 @@ def batch_diagnostics(
     1.777778
     """
     sched = get_schedule(schedule)
-    buf = _buffer(buffer)
+    buf = as_buffer(buffer)
     named = {"sigma": sigma, "sigma_min": sigma_min, "sigma_max": sigma_max}
     host = {k: _host(v, k, xp) for k, v in named.items()}
     np_xp, _, lv, shape = prepare_levels(host, sched, None)
@@ -117,7 +118,7 @@ def batch_diagnostics(
     s = np.broadcast_to(np.asarray(lv["sigma"]), shape or (1,)).reshape(-1)
     m = np.broadcast_to(np.asarray(lv["sigma_min"]), s.shape)
     top = None if "sigma_max" not in lv else np.broadcast_to(np.asarray(lv["sigma_max"]), s.shape)
-    high, low = (np.asarray(a) for a in _branches(s, m, top, buf, sched, np_xp))
+    high, low = (np.asarray(a) for a in branches(s, m, top, buf, sched, np_xp))
     ok = high | low
     out: dict[str, float] = {
         "count": float(n),
@@ -144,10 +145,10 @@ def batch_diagnostics(
             out[f"bucket={b}/lower"], out[f"bucket={b}/upper"] = float(edges[b]), float(edges[b + 1])
     if ok.any():
         level, trusted = s[ok], np.where(low, 0.0, m)[ok]
-        lv_pair = pair_levels(level, "sigma", level, trusted, sched, np_xp)
+        lv_pair = Levels(level, trusted, schedule=sched, xp=np_xp)
         one_minus_r = lv_pair.gap / (lv_pair.a_m * lv_pair.b_t) ** 2
         _stats("ambient_factor", np.where(trusted == 0, 1.0, 1 / one_minus_r**2), out)
-        _stats("target_variance", np.asarray(target_variance(level, trusted, schedule=sched, xp=np_xp)), out)
-        rho = loss_weight(level, trusted, weighting=Weighting(sigma_data=sigma_data), schedule=sched, xp=np_xp)
+        _stats("target_variance", np.asarray(target_variance(lv_pair)), out)
+        rho = loss_weight(lv_pair, weighting=Weighting(sigma_data=sigma_data))
         out["inverse_variance_weight/mean"] = float(np.mean(rho))
     return out

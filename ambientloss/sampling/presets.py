@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ..core._arrays import Array, Namespace
-from ..core.admissibility import Buffer, threshold, trusted_level, usable
+from ..core.admissibility import threshold, trusted_level, usable
+from ..core.arrays import Array, Namespace
+from ..core.buffer import Buffer
 from ..core.discrete import Discrete
 from ..core.schedules import Schedule
 from ..core.weights import Weighting

@@ -29,7 +29,8 @@ import array_api_compat
 import array_api_compat.numpy as npx
 import numpy as np
 
-from ..core._arrays import (
+from ..core.admissibility import prepare_levels, threshold, usable
+from ..core.arrays import (
     Array,
     Namespace,
     compute_dtype,
@@ -40,7 +41,7 @@ from ..core._arrays import (
     to_numpy,
     values_readable,
 )
-from ..core.admissibility import Buffer, prepare_levels, threshold, usable
+from ..core.buffer import Buffer
 from ._truncated import admissible_mass
 
 __all__ = ["Draws", "SigmaFirst"]

@@ -6,11 +6,13 @@ noise hits all of them alike:
 ``plain``
     ``x_t = add_noise(x0, sigma, noise)``; ``loss = squared_error(pred, noise)`` (epsilon target).
 ``pair``
-    ``x_t, target = ambient_pair(x_tmin, sigma, sigma_min, noise, prediction="epsilon")``;
-    ``loss = squared_error(pred, target, weight=loss_weight(sigma, sigma_min))``.
+    ``levels = Levels(sigma, sigma_min)``, built once per step and passed to both calls (the
+    intended usage: the levels are checked once, with one host read, and their coefficients shared);
+    ``x_t, target = ambient_pair(x_tmin, levels, noise, prediction="epsilon")``;
+    ``loss = squared_error(pred, target, weight=loss_weight(levels, prediction="epsilon"))``.
 ``renoise``
-    ``x_t = renoise(x_tmin, sigma, sigma_min, noise)``;
-    ``target = ambient_target(x_t, x_tmin, sigma, sigma_min, prediction="epsilon")``; same loss.
+    ``levels = Levels(sigma, sigma_min)``; ``x_t = renoise(x_tmin, levels, noise)``;
+    ``target = ambient_target(x_t, x_tmin, levels, prediction="epsilon")``; same loss.
 
 Every step returns ``(x_t, loss)``, so nothing is dead code under ``torch.compile`` or ``jax.jit``.
 ``pred`` is a fixed array standing in for the network output. The report gives median times, the
@@ -67,14 +69,16 @@ def make_steps(xp: Any | None) -> dict[str, Step]:
         return x_t, al.squared_error(pred, noise, xp=xp)
 
     def pair(x_tmin: Any, noise: Any, pred: Any, sigma: Any, sigma_min: Any) -> tuple[Any, Any]:
-        x_t, target = al.ambient_pair(x_tmin, sigma, sigma_min, noise, prediction="epsilon", xp=xp)
-        weight = al.loss_weight(sigma, sigma_min, prediction="epsilon", xp=xp)
+        levels = al.Levels(sigma, sigma_min, xp=xp)
+        x_t, target = al.ambient_pair(x_tmin, levels, noise, prediction="epsilon", xp=xp)
+        weight = al.loss_weight(levels, prediction="epsilon")
         return x_t, al.squared_error(pred, target, weight=weight, xp=xp)
 
     def renoise(x_tmin: Any, noise: Any, pred: Any, sigma: Any, sigma_min: Any) -> tuple[Any, Any]:
-        x_t = al.renoise(x_tmin, sigma, sigma_min, noise, xp=xp)
-        target = al.ambient_target(x_t, x_tmin, sigma, sigma_min, prediction="epsilon", xp=xp)
-        weight = al.loss_weight(sigma, sigma_min, prediction="epsilon", xp=xp)
+        levels = al.Levels(sigma, sigma_min, xp=xp)
+        x_t = al.renoise(x_tmin, levels, noise, xp=xp)
+        target = al.ambient_target(x_t, x_tmin, levels, prediction="epsilon", xp=xp)
+        weight = al.loss_weight(levels, prediction="epsilon")
         return x_t, al.squared_error(pred, target, weight=weight, xp=xp)
 
     return {"plain": plain, "pair": pair, "renoise": renoise}

@@ -17,7 +17,8 @@ torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from ambientloss.adapters.torch_data import AmbientDataset, DataFirstSampler, SigmaFirstSampler  # noqa: E402
-from ambientloss.core.admissibility import Buffer, trusted_level, usable  # noqa: E402
+from ambientloss.core.admissibility import trusted_level, usable  # noqa: E402
+from ambientloss.core.buffer import Buffer  # noqa: E402
 from ambientloss.core.frozen import frozen_x_tmin  # noqa: E402
 from ambientloss.sampling import LogNormal, UniformVP  # noqa: E402
 

@@ -38,6 +38,7 @@ RUNNABLE_PAGES = [
     "choosing-sigma-min.md",
     "concepts/admissible-sets.md",
     "concepts/sampling-regimes.md",
+    "concepts/levels.md",
 ]
 
 _FENCE = re.compile(r"^( *)```python[^\n]*\n(.*?)^\1```", flags=re.S | re.M)

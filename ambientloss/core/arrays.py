@@ -1,6 +1,8 @@
 """Array plumbing shared by every public function: namespaces, dtypes, level alignment, checks.
 
-Nothing here imports a framework. The namespace comes from :mod:`array_api_compat` (or from the
+Public for the library's features and adapters, and for code that extends them: functions written
+with these helpers resolve namespaces, dtypes and value checks exactly as the core does. Nothing here
+imports a framework. The namespace comes from :mod:`array_api_compat` (or from the
 caller's ``xp=``), and the helpers only ever look at modules the user has already imported.
 """
 
@@ -13,6 +15,30 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
+
+__all__ = [
+    "CHECKS",
+    "Array",
+    "Namespace",
+    "aligned_shape",
+    "as_array",
+    "as_level",
+    "cast",
+    "check_data",
+    "check_floating",
+    "check_same_shape",
+    "compute_dtype",
+    "device_of",
+    "is_scalar",
+    "is_traced",
+    "namespace",
+    "numpy_namespace",
+    "raise_where",
+    "reshape_to",
+    "sigmoid",
+    "to_numpy",
+    "values_readable",
+]
 
 Array = Any
 Namespace = Any
@@ -68,6 +94,19 @@ def numpy_namespace() -> Namespace:
     import array_api_compat.numpy as np_xp
 
     return np_xp
+
+
+def as_array(value: Any, name: str, xp: Namespace | None) -> tuple[Array, Namespace, bool]:
+    """``(array, namespace, was_a_number)``: ``value`` as an array (float64 NumPy for a Python number).
+
+    Raises ``TypeError`` naming ``name`` for a non-floating array.
+    """
+    scalar = is_scalar(value)
+    if xp is None:
+        xp = numpy_namespace() if scalar else namespace({name: value}, None)
+    arr = xp.asarray(float(value), dtype=xp.float64) if scalar else value
+    check_floating(arr, name, xp)
+    return arr, xp, scalar
 
 
 def device_of(x: Array) -> Any:
@@ -146,6 +185,16 @@ def aligned_shape(shape: tuple[int, ...], x_shape: tuple[int, ...], name: str, x
             )
             raise ValueError(msg)
     return tuple(shape) + (1,) * (len(x_shape) - len(shape))
+
+
+def reshape_to(value: Array, x_shape: tuple[int, ...], name: str, x_name: str, xp: Namespace) -> Array:
+    """``value`` right-padded with axes of length 1 to broadcast against an array of shape ``x_shape``.
+
+    The shape is checked as in :func:`aligned_shape`; an array that already has ``len(x_shape)`` axes is returned as is.
+    """
+    if len(value.shape) == len(x_shape):
+        return value
+    return xp.reshape(value, aligned_shape(tuple(value.shape), x_shape, name, x_name))
 
 
 def as_level(value: object, name: str, x: Array, x_name: str, dtype: Any, xp: Namespace) -> Array:

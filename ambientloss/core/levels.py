@@ -1,0 +1,356 @@
+r"""Noise levels prepared once: cast, aligned, checked, with the schedule's coefficients every consumer needs.
+
+Every target, noising function, weight and admissibility function takes either raw levels
+``(sigma, sigma_min)`` or one :class:`Levels` object. A raw call builds a :class:`Levels` inside, so a
+training step that passes the object to several functions prepares, resolves the schedule and checks
+its levels once instead of once per call (one host read with checks on, none with them off).
+
+The scalars are computed in float32 (float64 when any input is float64), whatever the dtype of the
+data, and ``D = a_m^2 b_t^2 - a_t^2 b_m^2`` is always formed in factored form. A clean entry
+(trusted level 0) uses ``a_m = 1``, ``b_m = 0``, ``D = b_t * b_t``, ``sqrt(D) = b_t`` and
+``a_m b_t / sqrt(D) = 1`` exactly (set, not computed), which makes the noise form reduce bit-exactly to
+the standard forward process and target there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._domain import (
+    admissible_mask,
+    check_gap,
+    explain,
+    explain_usable,
+    inside,
+    level_frame,
+    same_schedule,
+)
+from .arrays import (
+    Array,
+    Namespace,
+    as_level,
+    cast,
+    compute_dtype,
+    reshape_to,
+    values_readable,
+)
+from .buffer import Buffer, as_buffer, buffer_threshold
+from .schedules import Schedule, get_schedule
+
+__all__ = ["Levels"]
+
+_NO_BUFFER = Buffer()
+
+_FIELDS = (
+    "sigma", "sigma_min", "sigma_max", "_trusted", "usable", "a_t", "b_t", "a_m", "b_m", "gap",
+    "schedule", "buffer", "prediction", "dtype", "xp", "checked", "_clean", "_one", "_nan", "_cache",
+)  # fmt: skip
+
+
+class Levels:
+    r"""The noise levels of one batch, checked once, with the schedule's coefficients at them.
+
+    Build it once per training step and pass it in place of ``sigma, sigma_min`` to
+    :func:`~ambientloss.ambient_pair`, :func:`~ambientloss.ambient_target`, :func:`~ambientloss.renoise`,
+    :func:`~ambientloss.loss_weight`, :func:`~ambientloss.target_variance`, :func:`~ambientloss.usable`,
+    :func:`~ambientloss.trusted_level` and :func:`~ambientloss.threshold`: each then skips its own
+    preparation (casts, schedule, checks) and shares the coefficients. Results are bit-identical to the
+    raw-level calls with the same dtypes. The compute dtype comes from the levels alone (a raw call also
+    looks at the data): build float64 data's levels in float64.
+
+    Every sample must be usable at ``sigma``: ``sigma > threshold(sigma_min)`` (see :class:`Buffer`), or
+    ``0 < sigma < sigma_max``, where it is trained as a clean sample (:attr:`trusted_level` 0).
+
+    Parameters
+    ----------
+    sigma : array or float
+        The level each sample is trained at, shape ``()``, ``(B,)``, ``(B, T)``...
+    sigma_min : array or float
+        Trusted level of each sample (0 for a clean one), aligned with ``sigma`` on the leading axes.
+    sigma_max : array or float, optional
+        Upper end of the low-noise branch (Ambient-Omni locality); ``None`` or 0: no such branch.
+    schedule : str, Schedule or (a, b) pair of functions
+        Units of the levels: ``"vp"`` (default), ``"ve"``, ``"flow"``, a :class:`~ambientloss.Discrete`
+        table or a :class:`~ambientloss.Custom` schedule.
+    buffer : Buffer, optional
+        Margin above ``sigma_min`` for corrupt samples; none by default.
+    prediction : str
+        The prediction trained; only ``"velocity"`` (``"flow"``) changes the checks: it also rejects
+        the top of a schedule whose velocity diverges there (VP's ``sigma = 1``).
+    xp : namespace, optional
+        Array namespace; inferred when omitted (NumPy float64 for Python numbers alone).
+
+    Attributes
+    ----------
+    sigma, sigma_min, sigma_max : array
+        The levels in :attr:`dtype`, right-padded to align with each other (``sigma_max`` may be None).
+    trusted_level : array
+        The level the targets use: ``sigma_min``, or 0 on the low-noise branch (NaN where not usable,
+        when unchecked).
+    usable : array
+        Boolean mask of the usable samples: all True once checked; under tracing or with checks off,
+        False marks the entries whose coefficients, targets and weights are NaN.
+    a_t, b_t, a_m, b_m, gap : array
+        ``(a, b)`` at ``sigma`` and at :attr:`trusted_level` and ``D = a_m^2 b_t^2 - a_t^2 b_m^2``.
+    checked : bool
+        Whether the values were read and verified (eager mode with checks on).
+    schedule, buffer, prediction, dtype, xp
+        The resolved options, the compute dtype (float32, or float64 when a level is float64) and namespace.
+
+    Raises
+    ------
+    ValueError
+        Eager mode with checks on: a level is NaN or outside the schedule's domain, or a sample is not
+        usable; the message names the argument, the value and the index. One host read decides; none
+        under :func:`ambientloss.checks` ``(False)``, ``jax.jit`` or ``torch.compile``.
+    TypeError
+        Non-floating levels, arrays from two libraries, or a ``buffer`` that is not a :class:`Buffer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ambientloss as al
+    >>> x_tmin, noise = np.array([[0.3, -1.2], [0.5, 0.1]]), np.array([[0.1, 0.2], [-0.3, 1.0]])
+    >>> levels = al.Levels(np.array([0.6, 0.7]), np.array([0.0, 0.4]))      # checked here, once
+    >>> x_t, target = al.ambient_pair(x_tmin, levels, noise, prediction="epsilon")
+    >>> weight = al.loss_weight(levels, prediction="epsilon")                  # 1 - 0.4**2 / 0.7**2
+    >>> weight.round(4)
+    array([1.    , 0.6735])
+    >>> bool((target[0] == noise[0]).all())                 # clean row: the target is the noise itself
+    True
+    >>> al.Levels(0.5, 0.6)                                  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: sigma must be greater than sigma_min where sigma_min > 0 ...; got sigma=0.5 and sigma_min=0.6
+    """
+
+    __slots__ = _FIELDS
+
+    sigma: Array
+    sigma_min: Array
+    sigma_max: Array | None
+    _trusted: Array
+    usable: Array
+    a_t: Array
+    b_t: Array
+    a_m: Array
+    b_m: Array
+    gap: Array
+    schedule: Schedule
+    buffer: Buffer
+    prediction: str
+    dtype: Any
+    xp: Namespace
+    checked: bool
+    _clean: Array  # trusted level 0: the coefficients set there
+    _one: Array
+    _nan: Array | None  # unchecked: NaN where unusable, else None
+    _cache: dict[str, Any]
+
+    def __init__(
+        self,
+        sigma: Array | float,
+        sigma_min: Array | float,
+        sigma_max: Array | float | None = None,
+        /,
+        *,
+        schedule: Any = "vp",
+        buffer: Buffer | None = None,
+        prediction: str = "x0",
+        xp: Namespace | None = None,
+    ) -> None:
+        from .targets import canonical_prediction  # targets builds on this module
+
+        kind = canonical_prediction(prediction)
+        buf = _NO_BUFFER if buffer is None else as_buffer(buffer)
+        _fill(self, sigma, sigma_min, sigma_max, get_schedule(schedule), buf, kind, xp, None, "sigma")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        msg = f"Levels is read-only; build a new one instead of setting {name!r}"
+        raise AttributeError(msg)
+
+    def __repr__(self) -> str:
+        shape = tuple(getattr(self.sigma, "shape", ()))
+        return f"Levels(shape={shape}, schedule={self.schedule!r}, dtype={self.dtype}, checked={self.checked})"
+
+    @property
+    def trusted_level(self) -> Array:
+        """The level the targets use: ``sigma_min``, or 0 on the low-noise branch (NaN where unusable, unchecked)."""
+
+        def compute() -> Array:
+            xp, trusted = self.xp, self._trusted
+            if tuple(trusted.shape) != tuple(self.usable.shape):  # one per sample, like the levels
+                trusted = trusted + xp.zeros_like(self.sigma)
+            return trusted if self.checked else xp.where(self.usable, trusted, xp.full_like(trusted, math.nan))
+
+        return self._cached("trusted", compute)
+
+    @property
+    def threshold(self) -> Array:
+        """Lower end of the high-noise branch of each sample: ``sigma > threshold`` (0 for a clean sample)."""
+        return self._cached("threshold", lambda: buffer_threshold(self.sigma_min, self.buffer, self.schedule, self.xp))
+
+    def _cached(self, key: str, compute: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def _exact(self, value: Array, computed: Array) -> Array:
+        """``computed`` with ``value`` set at clean entries; NaN where unusable and unchecked."""
+        out = self.xp.where(self._clean, value, computed)
+        return out if self._nan is None else self.xp.where(self.usable, out, self._nan)
+
+    def _unit_gap(self) -> Array:
+        """``D`` with 1 at the clean entries, whose coefficients are set, not computed: no 0 / 0 there."""
+        return self._cached("unit_gap", lambda: self.xp.where(self._clean, self._one, self.gap))
+
+    def _root(self) -> Array:
+        """``sqrt(D)``, the spread of the transition kernel; ``b_t`` exactly at a clean entry."""
+        return self._cached("root", lambda: self._exact(self.b_t, self.xp.sqrt(self._unit_gap())))
+
+    def _noise(self) -> tuple[Array, Array]:
+        """``(sqrt(D), a_m b_t / sqrt(D))``: the kernel's spread and the epsilon coefficient (``b_t`` and 1 if clean).
+
+        They make the noise form the standard forward process and target at clean entries by IEEE basic
+        operations alone (a compiler that contracts ``a * x + b * z`` into a fused multiply-add does so
+        alike for the same expression, so the equality also holds within one compiled function).
+        """
+
+        def compute() -> tuple[Array, Array]:
+            ab = self.a_m * self.b_t  # sqrt((ab * ab) / gap), not ab / root: XLA makes that ab * rsqrt
+            return self._root(), self._exact(self._one, self.xp.sqrt((ab * ab) / self._unit_gap()))
+
+        return self._cached("noise", compute)  # type: ignore[no-any-return]
+
+    def _kernel(self) -> tuple[Array, Array]:
+        """``(a_t / a_m, sqrt(D) / a_m)``: the transition kernel ``x_t = scale x_tmin + spread z``."""
+        return self._cached("kernel", lambda: (self.a_t / self.a_m, self._root() / self.a_m))  # type: ignore[no-any-return]
+
+    def _pair(self) -> tuple[Array, Array]:
+        """``(c_t, c_m)`` of the pair-form x0 target ``c_t x_t + c_m x_tmin``; ``0`` and ``1`` exactly when clean."""
+
+        def compute() -> tuple[Array, Array]:
+            gap = self._unit_gap()
+            c_t = -(self.a_t * (self.b_m * self.b_m)) / gap
+            c_m = (self.a_m * (self.b_t * self.b_t)) / gap
+            return self._exact(self.xp.zeros_like(c_t), c_t), self._exact(self._one, c_m)
+
+        return self._cached("pair", compute)  # type: ignore[no-any-return]
+
+    def _fitter(self, x: Array, x_name: str, dtype: Any) -> Any:
+        """A function taking a per-sample coefficient to the data's shape (right-padded, checked) and dtype."""
+        xp, shape = self.xp, tuple(x.shape)
+
+        def fit(value: Array) -> Array:
+            return cast(reshape_to(value, shape, "levels", x_name, xp), dtype, xp)
+
+        return fit
+
+    def _require(self, kind: str, *, schedule: Any = "vp", extra: object = None, velocity: bool = True) -> None:
+        """Refuse what the levels were not built for (velocity checks, another schedule) and a level after them."""
+        if extra is not None:
+            msg = "sigma_min is part of the Levels: pass nothing in its place"
+            raise TypeError(msg)
+        if velocity and kind == "velocity" and self.prediction != "velocity":
+            msg = "prediction='velocity' needs Levels built with prediction='velocity' (it checks the domain's top)"
+            raise ValueError(msg)
+        if not (isinstance(schedule, str) and schedule == "vp") and not same_schedule(
+            get_schedule(schedule), self.schedule
+        ):
+            msg = f"schedule={schedule!r} is given with Levels of schedule {self.schedule!r}; give it to Levels only"
+            raise ValueError(msg)
+
+
+def _fill(
+    lv: Levels,
+    sigma: object,
+    sigma_min: object,
+    sigma_max: object,
+    sched: Schedule,
+    buf: Buffer,
+    kind: str,
+    xp_in: Namespace | None,
+    like: Any,
+    like_name: str,
+    *,
+    strict: bool = True,
+) -> None:
+    """Prepare ``lv`` in place: cast and align the levels (against ``like``), check them once, compute coefficients."""
+    if sigma_min is None:
+        msg = "sigma_min is missing: pass sigma and sigma_min, or one Levels"
+        raise TypeError(msg)
+    if like is None:  # the levels align with each other
+        like, xp_in = level_frame({"sigma": sigma, "sigma_min": sigma_min, "sigma_max": sigma_max}, xp_in)
+    xp: Namespace = xp_in
+    velocity = kind == "velocity"
+    dtype = compute_dtype(xp, like, sigma, sigma_min, sigma_max)
+    s = as_level(sigma, "sigma", like, like_name, dtype, xp)
+    m = as_level(sigma_min, "sigma_min", like, like_name, dtype, xp)
+    top = None if sigma_max is None else as_level(sigma_max, "sigma_max", like, like_name, dtype, xp)
+    simple = top is None and buf.is_identity
+    if simple:
+        ok, trusted = admissible_mask(s, m, sched, strict=strict, velocity=velocity), m
+    else:
+        ok = s > buffer_threshold(m, buf, sched, xp)
+        trusted = m + xp.zeros_like(s)
+        if top is not None:
+            low = (s < top) & (s > 0)
+            ok = (ok | low) & inside(top, sched)
+            trusted = xp.where(low, xp.zeros_like(trusted), trusted)
+        ok = ok & inside(s, sched) & inside(m, sched)
+        if velocity and sched.velocity_singular_at_upper:
+            ok = ok & (s < sched.upper)
+    checked = values_readable(ok)
+    if checked and not bool(xp.all(ok)):  # the one host read; then name the first problem, in a fixed order
+        if simple:
+            explain(s, m, sched, xp, strict=strict, velocity=velocity)
+        explain_usable(s, m, top, buf, sched, xp, velocity=velocity)
+    a_t, b_t = sched.coefficients(s, xp)
+    a_m, b_m = sched.coefficients(trusted, xp)
+    gap = sched.gap(s, trusted, xp)
+    # a clean entry is a_m = 1, b_m = 0, D = b_t * b_t, set whatever the schedule (or a backend's sqrt) gives
+    clean = trusted == 0
+    one = xp.ones_like(gap)
+    a_m = xp.where(clean, one, a_m)
+    if not sched.exact_at_zero:  # b(0) == 0 and gap(s, 0) == b_t * b_t exactly otherwise
+        b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
+        gap = xp.where(clean, b_t * b_t, gap)
+    if checked and not sched.exact_gap:
+        check_gap(s, trusted, gap, sched, xp, strict=strict)
+    nan = None
+    if not checked:  # nothing was read: every unusable entry becomes NaN, never a finite value
+        nan = xp.full_like(gap, math.nan)
+        gap = xp.where(ok, gap, nan)
+    values: tuple[Any, ...] = (s, m, top, trusted, ok, a_t, b_t, a_m, b_m, gap, sched, buf, kind, dtype, xp)
+    values += (checked, clean, one, nan, {})
+    for name, value in zip(_FIELDS, values, strict=True):
+        object.__setattr__(lv, name, value)
+
+
+def pair_levels(
+    x: Array,
+    x_name: str,
+    sigma: object,
+    sigma_min: object,
+    schedule: Any,
+    xp: Namespace,
+    *,
+    strict: bool = True,
+    kind: str = "x0",
+) -> Levels:
+    """A :class:`Levels` aligned with data ``x`` (errors name ``x_name``), in the dtype of the data and levels.
+
+    This is what every function given raw levels builds. ``strict=False`` also admits
+    ``sigma == sigma_min == 0`` (the forward kernel at level zero).
+    """
+    lv = Levels.__new__(Levels)
+    _fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, kind, xp, x, x_name, strict=strict)
+    return lv
+
+
+def level_pair(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | None) -> Levels:
+    """A :class:`Levels` of raw levels aligned with each other, without the velocity check (weights, variances)."""
+    lv = Levels.__new__(Levels)
+    _fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, "x0", xp, None, "sigma")
+    return lv

@@ -1,0 +1,239 @@
+"""The levels object: each consumer gives bit-identical results with a ``Levels`` and with raw levels;
+levels are checked with at most one host read, none with checks off or under ``jax.jit``."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import ambientloss as al
+
+PREDICTIONS = ("x0", "epsilon", "v", "score", "velocity")
+SCHEDULES = ("vp", "ve", "flow")
+
+
+def _levels(dtype, schedule, seed=0, n=12):
+    """Levels with half the samples clean, ``sigma`` above ``sigma_min`` and below VP's top (velocity)."""
+    rng = np.random.default_rng(seed)
+    top = 3.0 if schedule == "ve" else 0.95
+    sigma = rng.uniform(0.05, top, n).astype(dtype)
+    sigma_min = np.where(np.arange(n) % 2 == 0, 0.0, sigma * rng.uniform(0.1, 0.9, n)).astype(dtype)
+    return sigma, sigma_min
+
+
+def _data(dtype, shape=(12, 3, 2), seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+
+
+def _same(a, b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b), strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("prediction", PREDICTIONS)
+def test_targets_and_kernel_are_bit_identical_with_levels(dtype, schedule, prediction):
+    sigma, sigma_min = _levels(dtype, schedule)
+    x, z = _data(dtype)
+    lv = al.Levels(sigma, sigma_min, schedule=schedule, prediction=prediction)
+    for a, b in zip(
+        al.ambient_pair(x, lv, z, prediction=prediction),
+        al.ambient_pair(x, sigma, sigma_min, z, prediction=prediction, schedule=schedule),
+        strict=True,
+    ):
+        _same(a, b)
+    x_t = al.renoise(x, lv, z)
+    _same(x_t, al.renoise(x, sigma, sigma_min, z, schedule=schedule))
+    _same(
+        al.ambient_target(x_t, x, lv, prediction=prediction),
+        al.ambient_target(x_t, x, sigma, sigma_min, prediction=prediction, schedule=schedule),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize(
+    "weighting",
+    [
+        al.Weighting(),
+        al.Weighting(sigma_data=0.5),
+        al.Weighting(policy="none", base_weight="edm", sigma_data=0.5),
+        al.Weighting(policy="ambient_o", s_max=4.0),
+        al.Weighting(policy="x_tmin", base_weight="min_snr", cap=3.0),
+    ],
+)
+def test_weights_and_variances_are_bit_identical_with_levels(dtype, schedule, weighting):
+    sigma, sigma_min = _levels(dtype, schedule)
+    lv = al.Levels(sigma, sigma_min, schedule=schedule)
+    for prediction in ("x0", "epsilon", "v"):
+        _same(
+            al.loss_weight(lv, weighting=weighting, prediction=prediction),
+            al.loss_weight(sigma, sigma_min, weighting=weighting, prediction=prediction, schedule=schedule),
+        )
+    _same(al.target_variance(lv), al.target_variance(sigma, sigma_min, schedule=schedule))
+
+
+def test_levels_with_a_buffer_and_sigma_max_match_the_admissibility_functions():
+    sigma = np.array([0.5, 0.5, 0.3, 0.9, 0.2], np.float32)
+    sigma_min = np.array([0.0, 0.2, 0.6, 0.5, 0.0], np.float32)
+    sigma_max = np.array([0.0, 0.0, 0.4, 0.1, 0.3], np.float32)
+    buffer = al.Buffer(factor=1.2)
+    lv = al.Levels(sigma, sigma_min, sigma_max, buffer=buffer)
+    raw = {"buffer": buffer}
+    _same(al.usable(lv), al.usable(sigma, sigma_min, sigma_max, **raw))
+    _same(al.trusted_level(lv), al.trusted_level(sigma, sigma_min, sigma_max, **raw))
+    _same(al.threshold(lv), al.threshold(sigma_min, **raw))
+    trusted = al.trusted_level(sigma, sigma_min, sigma_max, **raw)
+    x, z = _data(np.float32, (5, 4))
+    for a, b in zip(al.ambient_pair(x, lv, z), al.ambient_pair(x, sigma, trusted, z), strict=True):
+        _same(a, b)  # the low-noise branch (trusted level 0) trains as a clean sample
+    _same(al.loss_weight(lv), al.loss_weight(sigma, trusted))
+    _same(al.trusted_level(al.Levels(sigma, 0.0)), al.trusted_level(sigma, 0.0))  # one level per sample
+
+
+def test_levels_align_with_data_of_more_axes_and_scalars():
+    x, z = _data(np.float32, (4, 3, 2))
+    sigma = np.array([0.3, 0.5, 0.7, 0.9], np.float32)
+    for sigma_min in (0.1, np.float32(0.0) + np.zeros(4, np.float32)):
+        lv = al.Levels(sigma, sigma_min)
+        for a, b in zip(al.ambient_pair(x, lv, z), al.ambient_pair(x, sigma, sigma_min, z), strict=True):
+            _same(a, b)
+    with pytest.raises(ValueError, match=r"levels with shape \(4,\) does not align .* x_tmin"):
+        al.ambient_pair(np.zeros((3, 2), np.float32), al.Levels(sigma, 0.1), np.zeros((3, 2), np.float32))
+
+
+def test_levels_raise_like_the_raw_calls_and_refuse_what_they_were_not_built_for():
+    with pytest.raises(ValueError, match=r"sigma must be greater than sigma_min .* at index \(1,\)"):
+        al.Levels(np.array([0.5, 0.3]), np.array([0.1, 0.4]))
+    with pytest.raises(ValueError, match=r"sigma=0\.25 is not usable: not above the threshold 0\.3"):
+        al.Levels(0.25, 0.2, buffer=al.Buffer(additive=0.1))
+    with pytest.raises(ValueError, match="outside the domain"):
+        al.Levels(np.array([1.5]), np.array([0.1]))
+    with pytest.raises(ValueError, match="diverges at the top"):
+        al.Levels(1.0, 0.5, prediction="velocity")
+    lv = al.Levels(np.array([0.5]), np.array([0.2]))
+    x = np.ones(1)
+    with pytest.raises(ValueError, match="prediction='velocity' needs Levels built with"):
+        al.ambient_pair(x, lv, x, prediction="velocity")
+    with pytest.raises(ValueError, match="give it to Levels only"):
+        al.loss_weight(lv, schedule="ve")
+    with pytest.raises(TypeError, match="noise is missing"):
+        al.ambient_pair(x, lv)
+    with pytest.raises(TypeError, match="after a Levels comes noise alone"):
+        al.ambient_pair(x, lv, x, x)
+    with pytest.raises(TypeError, match="sigma_min is part of the Levels"):
+        al.loss_weight(lv, np.array([0.1]))
+    with pytest.raises(AttributeError, match="read-only"):
+        lv.sigma = np.array([0.9])  # type: ignore[misc]
+    with pytest.raises(TypeError, match=r"buffer must be an ambientloss\.Buffer"):
+        al.Levels(0.5, 0.1, buffer=1.1)  # type: ignore[arg-type]
+
+
+def test_unchecked_levels_make_every_unusable_entry_nan():
+    sigma, sigma_min = np.array([0.5, 0.3, 0.0, 0.6]), np.array([0.2, 0.4, 0.0, 0.0])
+    x, z = np.ones((4, 2)), np.ones((4, 2))
+    with al.checks(False):
+        lv = al.Levels(sigma, sigma_min)
+        x_t, target = al.ambient_pair(x, lv, z)
+        weight = al.loss_weight(lv, weighting="none")
+    assert not lv.checked
+    bad = np.array([False, True, True, False])
+    _same(np.asarray(lv.usable), ~bad)
+    for out in (x_t, target):
+        assert np.isnan(out[bad]).all()
+        assert np.isfinite(out[~bad]).all()
+    assert np.isnan(weight[bad]).all()
+    assert (weight[~bad] == 1).all()
+    assert np.isnan(np.asarray(lv.trusted_level)[bad]).all()
+
+
+# --------------------------------------------------------------------------- host reads
+
+
+@contextlib.contextmanager
+def _count_host_reads(torch):
+    """Count every way a CPU tensor's value reaches Python (bool, item, float, int, numpy, tolist)."""
+    count = [0]
+    names = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy")
+    saved = {name: getattr(torch.Tensor, name) for name in names}
+
+    def counting(original):
+        def wrapper(self, *args, **kwargs):
+            count[0] += 1
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    try:
+        for name, original in saved.items():
+            setattr(torch.Tensor, name, counting(original))
+        yield count
+    finally:
+        for name, original in saved.items():
+            setattr(torch.Tensor, name, original)
+
+
+def _torch_step(torch, ambient):
+    gen = torch.Generator().manual_seed(0)
+    x, z, pred = (torch.randn(8, 4, 3, generator=gen) for _ in range(3))
+    sigma = torch.rand(8, generator=gen) * 0.8 + 0.1
+    sigma_min = torch.where(torch.arange(8) % 2 == 0, torch.zeros(8), sigma * 0.5)
+
+    def step():
+        if not ambient:
+            x_t = al.add_noise(x, sigma, z)
+            return x_t, al.squared_error(pred, z)
+        levels = al.Levels(sigma, sigma_min)
+        x_t, target = al.ambient_pair(x, levels, z, prediction="epsilon")
+        weight = al.loss_weight(levels, prediction="epsilon")
+        return x_t, al.squared_error(pred, target, weight=weight)
+
+    return step
+
+
+@pytest.mark.parametrize("ambient", [False, True], ids=["plain", "ambient"])
+def test_a_training_step_reads_the_host_at_most_once_and_never_with_checks_off(ambient):
+    torch = pytest.importorskip("torch")
+    step = _torch_step(torch, ambient)
+    step()  # imports and first-call work out of the count
+    with _count_host_reads(torch) as reads:
+        step()
+    assert reads[0] == 1
+    with al.checks(False), _count_host_reads(torch) as reads:
+        x_t, loss = step()
+    assert reads[0] == 0
+    assert torch.isfinite(x_t).all()
+    assert torch.isfinite(loss)
+
+
+def test_the_read_counter_sees_a_read():
+    torch = pytest.importorskip("torch")
+    with _count_host_reads(torch) as reads:
+        bool(torch.ones(1) > 0)
+        float(torch.ones(()))
+    assert reads[0] == 2
+
+
+def test_levels_build_inside_jax_jit_without_reading_values():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    sigma, sigma_min = _levels(np.float32, "vp")
+    x, z = _data(np.float32)
+
+    @jax.jit
+    def step(x, z, sigma, sigma_min):
+        lv = al.Levels(sigma, sigma_min)  # a host read would raise a concretization error here
+        x_t, target = al.ambient_pair(x, lv, z, prediction="epsilon")
+        return x_t, target, al.loss_weight(lv, prediction="epsilon")
+
+    args = [jnp.asarray(a) for a in (x, z, sigma, sigma_min)]
+    got = step(*args)
+    lv = al.Levels(*args[2:])
+    want = (*al.ambient_pair(args[0], lv, args[1], prediction="epsilon"), al.loss_weight(lv, prediction="epsilon"))
+    for a, b in zip(got, want, strict=True):  # compiled arithmetic may fuse differently: a few ulp
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    clean = sigma_min == 0
+    np.testing.assert_array_equal(np.asarray(got[1])[clean], z[clean])  # clean rows: the noise itself
