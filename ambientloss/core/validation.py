@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from .arrays import CHECKS, values_readable
 
-__all__ = ["checks", "checks_enabled", "values_readable"]
+__all__ = ["checks", "checks_enabled"]
 
 
 @contextmanager

@@ -78,6 +78,8 @@ def test_every_public_module_declares_its_exports():
 def test_each_object_has_one_home():
     paths: dict[int, list[str]] = defaultdict(list)
     for module, name, obj in EXPORTS:
+        if obj is Any:  # a type alias (``Array``, ``Namespace``): a name for the reader, not an object
+            continue
         paths[id(obj)].append(f"{module}.{name}")
     wrong = []
     for where in paths.values():
