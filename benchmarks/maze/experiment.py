@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -17,8 +17,8 @@ from benchmarks.policy import diffusion
 from benchmarks.policy.chunking import tensor32
 from benchmarks.policy.classifier import annotate
 from benchmarks.policy.methods import Pools, make_draw
+from benchmarks.policy.mlp import make_denoiser
 from benchmarks.policy.rollout import rollout
-from benchmarks.policy.unet import ChunkUnet
 
 from .closed_loop import MazeEpisodes, squared_jerk
 from .data import HORIZON, MARGIN, chunk_groups, chunks, decode, plan_demos, queries
@@ -56,6 +56,7 @@ class Config:
     n_low: int = 5000
     low_stride: int = 4  #: a training row at every 4th step of each RRT trajectory
     widths: tuple[int, ...] = (32, 64)
+    denoiser: Literal["unet", "mlp"] = "unet"  #: ChunkUnet with ``widths``, or ChunkMLP (benchmarks.policy.mlp)
     batch_size: int = 256
     steps: int = 2000
     lr: float = 1e-3
@@ -153,7 +154,7 @@ def train_variant(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = ChunkUnet(2, 6, widths=cfg.widths, groups=min(8, cfg.widths[0]))
+        net = make_denoiser(cfg.denoiser, 2, 6, horizon=HORIZON, widths=cfg.widths)
     return diffusion.train(
         net, draw, diffusion.loss_function(s.pools.table), steps=cfg.steps, lr=cfg.lr, seed=seed, tick=tick
     )
