@@ -3,6 +3,7 @@
 python -m benchmarks.maze.convergence_probe nn                          # the network-free data check
 python -m benchmarks.maze.convergence_probe run --method clean --net mlp [--design lower]
 python -m benchmarks.maze.convergence_probe table                       # markdown table of runs/*.json
+python -m benchmarks.maze.convergence_probe curves                      # runs/curves.png
 
 Every number here is on the 100 **validation** queries of the default layout (seed 0); the test queries
 are never built. A run trains one method by :func:`benchmarks.policy.convergence.train_to_convergence`
@@ -217,9 +218,35 @@ def table(runs: Path) -> str:
     return "\n".join(lines)
 
 
+def curves(runs: Path) -> Path:
+    """Validation success and held-out denoising loss against training steps, one line per finished run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for f in sorted(runs.glob("*-s*.json")):
+        r = json.loads(f.read_text())
+        if "curve" not in r:
+            continue
+        steps = [h["step"] for h in r["curve"]]
+        (line,) = left.plot(steps, [100 * h["success"] for h in r["curve"]], label=r["name"])
+        left.axvline(r["best_step"], color=line.get_color(), ls=":", lw=1)
+        right.plot(steps, [h["heldout_loss"] for h in r["curve"]], color=line.get_color(), label=r["name"])
+    left.set(xlabel="training step", ylabel="validation success %", title="success (dotted: chosen checkpoint)")
+    right.set(xlabel="training step", ylabel="held-out clean denoising loss", title="diagnostic, not the rule")
+    left.legend(fontsize=7)
+    fig.tight_layout()
+    out = runs / "curves.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.maze.convergence_probe", description=__doc__)
-    p.add_argument("stage", choices=["nn", "run", "table"])
+    p.add_argument("stage", choices=["nn", "run", "table", "curves"])
     p.add_argument("--method", choices=["clean", "cotrain", "ambient_level"], default="clean")
     p.add_argument("--level", type=int, default=45, help="ambient_level: the dataset-level timestep")
     p.add_argument("--net", choices=["unet", "mlp"], default="mlp")
@@ -243,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         nn_check(a)
     elif a.stage == "run":
         run(a)
+    elif a.stage == "curves":
+        print(curves(a.runs))
     else:
         print(table(a.runs))
     return 0
