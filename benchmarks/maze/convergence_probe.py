@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def heldout_loss(held: Demos, table: Any, seed: int) -> Any:
 
 def run_name(a: argparse.Namespace) -> str:
     level = f"-t{a.level}" if a.method == "ambient_level" else ""
-    return f"{a.design}-{a.net}-{a.method}{level}-s{a.seed}"
+    return f"{a.design}-{a.net}-{a.method}{level}-s{a.seed}{a.tag}"
 
 
 def run(a: argparse.Namespace) -> dict[str, Any] | None:
@@ -129,6 +130,10 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
     torch.set_num_threads(a.threads)
     log = stamped_log()
     s, held = setting(a.design, a.seed, a.cache)
+    state = a.cache / "convergence-state" / f"{name}.pt"
+    if a.resume_from is not None and not state.exists():
+        state.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(a.cache / "convergence-state" / f"{a.resume_from}.pt", state)
     sm = level_sigma(s, a.level, len(s.pools.xl)) if a.method == "ambient_level" else None
     draw = make_draw(s.pools, batch_size=a.batch, use_low=a.method != "clean", sigma_min=sm, seed=a.seed)
     with torch.random.fork_rng(devices=[]):
@@ -145,7 +150,7 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
         diagnostic=heldout_loss(held, s.pools.table, a.seed),
         lr=a.lr,
         seed=a.seed,
-        state=a.cache / "convergence-state" / f"{name}.pt",
+        state=state,
         log=lambda text: log(f"{name}: {text}"),
     )
     final = closed_loop(s, diffusion_policy(res.model, s, a.seed))
@@ -161,6 +166,7 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
         "batch_size": a.batch,
         "lr": a.lr,
         "threads": a.threads,
+        "resumed_from": a.resume_from,
         "best_step": res.best_step,
         "stopped_at": res.stopped_at,
         "reason": res.reason,
@@ -262,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=16_000)
     p.add_argument("--k", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tag", default="", help="appended to the run's name (and its state file)")
+    p.add_argument("--resume-from", default=None, help="start from this run's saved state (e.g. a shorter patience)")
     p.add_argument("--runs", type=Path, default=RUNS)
     p.add_argument("--cache", type=Path, default=Path(".maze-cache"))
     a = p.parse_args(argv)
