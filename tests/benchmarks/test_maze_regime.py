@@ -62,3 +62,52 @@ def test_in_region_and_gate():
     assert gate(0.5, 0.55, margin=0.05)
     with pytest.raises(ValueError, match=r"cotrain must lie in \[0, 1\], got 57"):
         gate(0.32, 57)
+
+
+def test_tiny_maze_run_trains_to_convergence_on_validation_only(one_torch_thread, tmp_path):
+    import json
+
+    import torch
+
+    from benchmarks.maze.convergence_probe import closed_loop, curves, diffusion_policy, heldout_loss, table
+    from benchmarks.maze.data import plan_demos
+    from benchmarks.maze.experiment import Config, build
+    from benchmarks.policy import diffusion
+    from benchmarks.policy.convergence import Criterion, train_to_convergence
+    from benchmarks.policy.io import write_json
+    from benchmarks.policy.methods import make_draw
+    from benchmarks.policy.mlp import ChunkMLP
+
+    s = build(None, Config.tiny(), 0, None)
+    s.test = ()  # the rule must never need the test queries
+    held = plan_demos(s.maze, 2, "smooth", seed=1000)
+    torch.manual_seed(0)
+    net = ChunkMLP(2, 6, horizon=16, hidden=16, depth=1)
+    res = train_to_convergence(
+        net,
+        make_draw(s.pools, batch_size=8, use_low=True),
+        diffusion.loss_function(s.pools.table),
+        lambda m: closed_loop(s, diffusion_policy(m, s, 0, sample_steps=2), max_steps=10),
+        criterion=Criterion(every=2, patience=1, max_steps=6),
+        diagnostic=heldout_loss(held, s.pools.table, 0),
+    )
+    assert 1 <= len(res.history) <= 3
+    assert res.stopped_at == res.history[-1]["step"]
+    for h in res.history:
+        assert 0 <= h["success"] <= 1
+        assert h["heldout_loss"] > 0
+    row = {
+        "name": "tiny",
+        "params": 1,
+        "seconds_per_step": res.seconds_per_step,
+        "best_step": res.best_step,
+        "stopped_at": res.stopped_at,
+        "reason": res.reason,
+        "best": closed_loop(s, diffusion_policy(res.model, s, 0, sample_steps=2), max_steps=10),
+        "curve": res.history,
+    }
+    write_json(row, tmp_path / "tiny-s0.json")
+    assert json.loads((tmp_path / "tiny-s0.json").read_text())["best_step"] == res.best_step
+    assert "| tiny | 1 |" in table(tmp_path)
+    pytest.importorskip("matplotlib")
+    assert curves(tmp_path).exists()
