@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .arrays import CHECKS, values_readable
+from .arrays import CHECKS
 
 __all__ = ["checks", "checks_enabled"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -15,8 +15,8 @@ from benchmarks.policy import diffusion
 from benchmarks.policy.chunking import tensor32
 from benchmarks.policy.config import HORIZON, TIMESTEPS, BaseConfig
 from benchmarks.policy.methods import Pools, make_draw
+from benchmarks.policy.mlp import make_denoiser
 from benchmarks.policy.rollout import rollout
-from benchmarks.policy.unet import ChunkUnet
 
 from .closed_loop import MazeEpisodes, squared_jerk
 from .data import MARGIN, RRT_CLEARANCE, chunk_groups, chunks, decode, plan_demos, queries
@@ -53,6 +53,7 @@ class Config(BaseConfig):
     n_clean: int = 100  #: smooth demonstrations
     n_corrupt: int = 5000  #: plain-RRT demonstrations
     corrupt_stride: int = 4  #: a training row at every 4th step of each RRT trajectory
+    denoiser: Literal["unet", "mlp"] = "unet"  #: ChunkUnet with ``widths``, or ChunkMLP (benchmarks.policy.mlp)
     batch_size: int = 256
     classifier_steps: int = 1500
     n_traces: int = 30  #: executed paths kept per evaluation in the JSON (for figures)
@@ -129,7 +130,7 @@ def train_variant(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = ChunkUnet(2, 6, widths=cfg.widths, groups=min(8, cfg.widths[0]))
+        net = make_denoiser(cfg.denoiser, 2, 6, horizon=HORIZON, widths=cfg.widths)
     return diffusion.train(
         net, draw, diffusion.loss_function(s.pools.table), steps=cfg.steps, lr=cfg.lr, seed=seed, tick=tick
     )
