@@ -33,6 +33,7 @@ from torch import nn
 from ambientloss.adapters.torch import AmbientLoss
 
 from .diffusion import Batch
+from .diffusion import step as train_step
 
 __all__ = ["Converged", "Criterion", "best_checkpoint", "better", "stopping_point", "train_to_convergence"]
 
@@ -167,17 +168,7 @@ def train_to_convergence(
         for _ in range(criterion.every):
             for group in opt.param_groups:
                 group["lr"] = lr * min(1.0, (step + 1) / warmup) if warmup else lr
-            b = draw(g)
-            sigma = loss_fn.sigma_for_timestep(b.timesteps)
-            x_t, target = loss_fn.prepare(b.x_tmin, sigma, b.sigma_min, generator=g)
-            loss = loss_fn(model(x_t, b.timesteps, b.obs), target, sigma, b.sigma_min)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            with torch.no_grad():
-                for p_avg, p in zip(averaged.parameters(), model.parameters(), strict=True):
-                    p_avg.lerp_(p, 1 - ema)
+            train_step(model, averaged, opt, loss_fn, draw(g), g, ema)
             step += 1
         train_seconds += time.perf_counter() - t0
         t1 = time.perf_counter()

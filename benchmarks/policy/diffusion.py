@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ambientloss import Discrete
 from ambientloss.adapters.torch import AmbientLoss
 
-__all__ = ["Batch", "ddim_sample", "loss_function", "schedule", "train"]
+__all__ = ["Batch", "ddim_sample", "loss_function", "schedule", "step", "train"]
 
 
 def schedule(num_train_timesteps: int = 100) -> Discrete:
@@ -52,6 +52,29 @@ class Batch(NamedTuple):
     obs: Tensor
 
 
+def step(
+    model: nn.Module,
+    averaged: nn.Module,
+    opt: torch.optim.Optimizer,
+    loss_fn: AmbientLoss,
+    b: Batch,
+    g: torch.Generator,
+    ema: float,
+) -> Tensor:
+    """One training step on the batch ``b``: the ambient pair, the loss, a clipped AdamW step, the EMA update."""
+    sigma = loss_fn.sigma_for_timestep(b.timesteps)
+    x_t, target = loss_fn.prepare(b.x_tmin, sigma, b.sigma_min, generator=g)
+    loss = loss_fn(model(x_t, b.timesteps, b.obs), target, sigma, b.sigma_min)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    with torch.no_grad():
+        for p_avg, p in zip(averaged.parameters(), model.parameters(), strict=True):
+            p_avg.lerp_(p, 1 - ema)
+    return loss
+
+
 def train(
     model: nn.Module,
     draw: Callable[[torch.Generator], Batch],
@@ -70,18 +93,8 @@ def train(
     averaged = copy.deepcopy(model).requires_grad_(False)
     model.train()
     for _ in range(steps):
-        b = draw(g)
-        sigma = loss_fn.sigma_for_timestep(b.timesteps)
-        x_t, target = loss_fn.prepare(b.x_tmin, sigma, b.sigma_min, generator=g)
-        loss = loss_fn(model(x_t, b.timesteps, b.obs), target, sigma, b.sigma_min)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        step(model, averaged, opt, loss_fn, draw(g), g, ema)
         sched.step()
-        with torch.no_grad():
-            for p_avg, p in zip(averaged.parameters(), model.parameters(), strict=True):
-                p_avg.lerp_(p, 1 - ema)
         if tick is not None:
             tick(1)
     return averaged.eval()
