@@ -11,7 +11,7 @@ from typing import Any
 from ..core.levels import Levels
 from ..core.schedules import VE, VP, Flow, Schedule, get_schedule
 
-__all__ = ["after_levels", "levels_for"]
+__all__ = ["after_levels", "levels_alone", "levels_for"]
 
 
 def levels_for(levels: Levels, schedule: Any, owner: str) -> Levels:
@@ -28,6 +28,14 @@ def levels_for(levels: Levels, schedule: Any, owner: str) -> Levels:
         )
         raise ValueError(msg)
     return levels
+
+
+def levels_alone(levels: Levels, extra: Any, schedule: Any, owner: str) -> Levels:
+    """:func:`levels_for`, and ``TypeError`` when a level follows the :class:`Levels` (``extra``)."""
+    if extra is not None:
+        msg = "sigma_min is part of the Levels: pass nothing in its place"
+        raise TypeError(msg)
+    return levels_for(levels, schedule, owner)
 
 
 def after_levels(slot: Any, given: Any, name: str) -> Any:
