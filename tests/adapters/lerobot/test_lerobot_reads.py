@@ -20,7 +20,7 @@ import ambientloss as al  # noqa: E402
 from ambientloss.adapters.lerobot import Annotations, ambient_compute_loss  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/adapters: the shared read counter
-from host_reads import count_host_reads  # noqa: E402
+from torch_reads import count_host_reads  # noqa: E402
 
 one_thread = lc.one_thread  # autouse: one torch thread, the global generator restored
 

@@ -1,4 +1,5 @@
-"""Count the host reads of a block of torch code: every way a tensor's value reaches Python."""
+"""Count the host reads of a block of torch code (named to sort after lerobot/: this folder on sys.path must not
+shadow the lerobot package while that folder is collected)."""
 
 from __future__ import annotations
 
