@@ -35,11 +35,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .. import sampling
 from ..core import losses, noising, targets, weights
 from ..core.admissibility import admissible as core_admissible
-from ..core.buffer import Buffer
+from ..core.levels import Levels
 from ..core.weights import Weighting
+from ._given import after_levels, levels_alone
+from ._jax_sampling import sample_truncated, truncated_timesteps
 
 __all__ = [
     "add_noise",
@@ -72,17 +73,38 @@ def _level(value: Level, dtype: Any) -> Array:
     return jnp.asarray(value, dtype=dtype) if _is_number(value) else jnp.asarray(value)
 
 
+def _given(sigma_min: Level | None) -> Level:
+    if sigma_min is None:
+        msg = "sigma_min is missing: pass sigma and sigma_min, or one Levels"
+        raise TypeError(msg)
+    return sigma_min
+
+
+def _levels(sigma: Levels | Level, sigma_min: Level | None, like: Any, schedule: Any, prediction: str) -> Levels:
+    """The given :class:`Levels` (of ``schedule``), or one of raw levels in the dtype ``like`` computes in."""
+    if isinstance(sigma, Levels):
+        return levels_alone(sigma, sigma_min, schedule, "the JAX adapter")
+    sigma_min = _given(sigma_min)
+    wide = any(getattr(v, "dtype", None) == jnp.float64 for v in (*like, sigma, sigma_min))
+    d = jnp.float64 if wide else jnp.float32
+    s, m = jnp.asarray(sigma, dtype=d), jnp.asarray(sigma_min, dtype=d)
+    return Levels(s, m, schedule=schedule, prediction=prediction, xp=jnp)
+
+
 def _pad(a: Array, ndim: int) -> Array:
     return jnp.reshape(a, a.shape + (1,) * (ndim - a.ndim))
 
 
-def admissible(sigma: Level, sigma_min: Level, /, *, schedule: Any = "vp", prediction: str = "x0") -> Array:
+def admissible(
+    sigma: Levels | Level, sigma_min: Level | None = None, /, *, schedule: Any = "vp", prediction: str = "x0"
+) -> Array:
     """Boolean mask of the pairs with a defined target: :func:`ambientloss.admissible` with ``xp=jax.numpy``.
 
     ``sigma > sigma_min`` (``sigma > 0`` when clean), both inside the schedule's domain.
 
     Levels align on their leading axes, so ``(B,)`` against ``(B, T)`` gives ``(B, T)``. Use it as
-    ``where=`` of :func:`ambient_loss` under ``jax.jit``, where inadmissible targets are NaN.
+    ``where=`` of :func:`ambient_loss` under ``jax.jit``, where inadmissible targets are NaN. Every
+    function here also takes one :class:`~ambientloss.Levels` in place of ``sigma, sigma_min``.
 
     Examples
     --------
@@ -91,15 +113,17 @@ def admissible(sigma: Level, sigma_min: Level, /, *, schedule: Any = "vp", predi
     >>> admissible(jnp.array([0.5, 0.3, 0.0]), jnp.array([0.3, 0.3, 0.0])).tolist()
     [True, False, False]
     """
-    s, m = _level(sigma, jnp.float32), _level(sigma_min, jnp.float32)
+    if isinstance(sigma, Levels):
+        return levels_alone(sigma, sigma_min, schedule, "the JAX adapter").usable
+    s, m = _level(sigma, jnp.float32), _level(_given(sigma_min), jnp.float32)
     return core_admissible(s, m, schedule=schedule, prediction=prediction, xp=jnp)
 
 
 def ambient_pair(
     key: Array,
     x_tmin: Array,
-    sigma: Level,
-    sigma_min: Level,
+    sigma: Levels | Level,
+    sigma_min: Level | None = None,
     /,
     *,
     prediction: str = "x0",
@@ -123,7 +147,8 @@ def ambient_pair(
     x_tmin : jax.Array
         Trusted sample at ``sigma_min``: one example ``(T, D)`` or a batch ``(B, T, D)``.
     sigma, sigma_min : jax.Array or float
-        Levels aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``.
+        Levels aligned with the leading axes of ``x_tmin``; ``sigma > sigma_min``. Or one
+        :class:`~ambientloss.Levels` in place of both, prepared once for the whole step.
     prediction, schedule
         As in :func:`ambientloss.ambient_target`.
 
@@ -143,16 +168,21 @@ def ambient_pair(
     ((16, 7), dtype('float32'))
     """
     x = jnp.asarray(x_tmin)
-    dtype = _dtype(x)
-    m, s = _level(sigma_min, dtype), _level(sigma, dtype)
-    noise = jax.random.normal(key, x.shape, dtype)
-    x_t, target = targets.ambient_pair(x, s, m, noise, prediction=prediction, schedule=schedule, xp=jnp)
-    ok = admissible(s, m, schedule=schedule, prediction=prediction)
-    return jnp.where(_pad(ok, x.ndim), x_t, x), target
+    lv = _levels(sigma, sigma_min, (x,), schedule, prediction)  # one preparation for the pair and the mask
+    noise = jax.random.normal(key, x.shape, _dtype(x))
+    x_t, target = targets.ambient_pair(x, lv, noise, prediction=prediction, schedule=schedule, xp=jnp)
+    return jnp.where(_pad(lv.usable, x.ndim), x_t, x), target
 
 
 def ambient_target(
-    x_t: Array, x_tmin: Array, sigma: Level, sigma_min: Level, /, *, prediction: str = "x0", schedule: Any = "vp"
+    x_t: Array,
+    x_tmin: Array,
+    sigma: Levels | Level,
+    sigma_min: Level | None = None,
+    /,
+    *,
+    prediction: str = "x0",
+    schedule: Any = "vp",
 ) -> Array:
     r""":func:`ambientloss.ambient_target` on JAX arrays: ``T_x0 = (a_m b_t^2 x_tmin - a_t b_m^2 x_t) / D``.
 
@@ -165,10 +195,8 @@ def ambient_target(
     True
     """
     x = jnp.asarray(x_t)
-    d = _dtype(x)
-    return targets.ambient_target(
-        x, jnp.asarray(x_tmin), _level(sigma, d), _level(sigma_min, d), prediction=prediction, schedule=schedule, xp=jnp
-    )
+    lv = _levels(sigma, sigma_min, (x, x_tmin), schedule, prediction)
+    return targets.ambient_target(x, jnp.asarray(x_tmin), lv, prediction=prediction, schedule=schedule, xp=jnp)
 
 
 def add_noise(x0: Array, sigma: Level, noise: Array, /, *, schedule: Any = "vp") -> Array:
@@ -185,7 +213,15 @@ def add_noise(x0: Array, sigma: Level, noise: Array, /, *, schedule: Any = "vp")
     return noising.add_noise(x, _level(sigma, _dtype(x)), jnp.asarray(noise), schedule=schedule, xp=jnp)
 
 
-def renoise(x_tmin: Array, sigma: Level, sigma_min: Level, noise: Array, /, *, schedule: Any = "vp") -> Array:
+def renoise(
+    x_tmin: Array,
+    sigma: Levels | Level,
+    sigma_min: Level | None = None,
+    noise: Array | None = None,
+    /,
+    *,
+    schedule: Any = "vp",
+) -> Array:
     r""":func:`ambientloss.renoise` on JAX arrays: ``x_t = (a_t / a_m) x_tmin + (sqrt(D) / a_m) noise``.
 
     Examples
@@ -196,13 +232,15 @@ def renoise(x_tmin: Array, sigma: Level, sigma_min: Level, noise: Array, /, *, s
     [1.7999999523162842]
     """
     x = jnp.asarray(x_tmin)
-    d = _dtype(x)
-    return noising.renoise(x, _level(sigma, d), _level(sigma_min, d), jnp.asarray(noise), schedule=schedule, xp=jnp)
+    if isinstance(sigma, Levels):  # then the noise: renoise(x_tmin, levels, noise)
+        noise, sigma_min = after_levels(sigma_min, noise, "noise"), None
+    lv = _levels(sigma, sigma_min, (x, noise), schedule, "x0")
+    return noising.renoise(x, lv, jnp.asarray(noise), schedule=schedule, xp=jnp)
 
 
 def loss_weight(
-    sigma: Level,
-    sigma_min: Level,
+    sigma: Levels | Level,
+    sigma_min: Level | None = None,
     /,
     *,
     weighting: Weighting | str = "inverse_variance",
@@ -222,21 +260,17 @@ def loss_weight(
     >>> round(float(loss_weight(0.5, 0.3)), 6)   # 1 - 0.3**2 / 0.5**2
     0.64
     """
-    return weights.loss_weight(
-        _level(sigma, dtype),
-        _level(sigma_min, dtype),
-        weighting=weighting,
-        prediction=prediction,
-        schedule=schedule,
-        xp=jnp,
-    )
+    options: dict[str, Any] = {"weighting": weighting, "prediction": prediction, "schedule": schedule, "xp": jnp}
+    if isinstance(sigma, Levels):
+        return weights.loss_weight(levels_alone(sigma, sigma_min, schedule, "the JAX adapter"), **options)
+    return weights.loss_weight(_level(sigma, dtype), _level(_given(sigma_min), dtype), **options)
 
 
 def ambient_loss(
     pred: Array,
     target: Array,
-    sigma: Level,
-    sigma_min: Level,
+    sigma: Levels | Level,
+    sigma_min: Level | None = None,
     /,
     *,
     weighting: Weighting | str = "inverse_variance",
@@ -289,8 +323,10 @@ def ambient_loss(
     """
     p = jnp.asarray(pred)
     d = jnp.promote_types(_dtype(p), _dtype(jnp.asarray(target)))
-    level, level_min = _level(sigma, d), _level(sigma_min, d)
-    w = weights.loss_weight(level, level_min, weighting=weighting, prediction=prediction, schedule=schedule, xp=jnp)
+    if isinstance(sigma, Levels):  # the weight in the levels' dtype
+        w = loss_weight(sigma, sigma_min, weighting=weighting, prediction=prediction, schedule=schedule)
+    else:
+        w = loss_weight(sigma, sigma_min, weighting=weighting, prediction=prediction, schedule=schedule, dtype=d)
     mask = None if where is None else jnp.asarray(where)
     return losses.squared_error(
         p, jnp.asarray(target), weight=w, where=mask, reduction=reduction, batch_ndim=batch_ndim, xp=jnp
@@ -301,8 +337,8 @@ def training_loss(
     params: Any,
     key: Array,
     x_tmin: Array,
-    sigma: Level,
-    sigma_min: Level,
+    sigma: Levels | Level,
+    sigma_min: Level | None = None,
     /,
     *,
     apply_fn: Callable[[Any, Array, Any], Array],
@@ -317,7 +353,9 @@ def training_loss(
 
     ``(x_t, target)`` come from :func:`ambient_pair` with ``key``; ``params`` is first so that
     ``jax.value_and_grad(training_loss)`` differentiates the model. ``weighting``, ``where``,
-    ``reduction`` and ``batch_ndim`` are those of :func:`ambient_loss`.
+    ``reduction`` and ``batch_ndim`` are those of :func:`ambient_loss`. The levels are prepared once
+    (a :class:`~ambientloss.Levels` in the dtype of ``x_tmin``, or the one given) for the pair and the
+    weight; ``apply_fn`` sees ``sigma`` as given (``levels.sigma`` for a Levels).
 
     Examples
     --------
@@ -328,13 +366,13 @@ def training_loss(
     >>> bool(jnp.isfinite(grads))
     True
     """
-    x_t, target = ambient_pair(key, x_tmin, sigma, sigma_min, prediction=prediction, schedule=schedule)
-    pred = apply_fn(params, x_t, sigma)
+    lv = _levels(sigma, sigma_min, (jnp.asarray(x_tmin),), schedule, prediction)
+    x_t, target = ambient_pair(key, x_tmin, lv, prediction=prediction, schedule=schedule)
+    pred = apply_fn(params, x_t, lv.sigma if isinstance(sigma, Levels) else sigma)
     return ambient_loss(
         pred,
         target,
-        sigma,
-        sigma_min,
+        lv,
         weighting=weighting,
         prediction=prediction,
         schedule=schedule,
@@ -342,57 +380,3 @@ def training_loss(
         reduction=reduction,
         batch_ndim=batch_ndim,
     )
-
-
-def _uniforms(key: Array, sigma_min: Level, sigma_max: Level | None, dtype: Any) -> Array:
-    """Uniforms in ``[0, 1)`` shaped like the annotations; float64 only for float64 annotations."""
-    given = [jnp.asarray(v) for v in (sigma_min, sigma_max) if v is not None and not _is_number(v)]
-    shape = jnp.broadcast_shapes(*(v.shape for v in given)) if given else ()
-    if dtype is None:
-        dtype = jnp.float64 if any(v.dtype == jnp.float64 for v in given) else jnp.float32
-    return jax.random.uniform(key, shape, dtype)
-
-
-def sample_truncated(
-    key: Array,
-    sigma_min: Level,
-    sigma_max: Level | None = None,
-    /,
-    *,
-    base: Any,
-    buffer: Buffer | None = None,
-    dtype: Any = None,
-) -> Array:
-    r""":func:`ambientloss.sampling.sample_truncated` with uniforms drawn from ``key``.
-
-    Pure and jit-compatible: under ``jax.jit`` a sample with an empty admissible set gives NaN
-    (eagerly it raises ``ValueError``). Works on one example (scalar annotations) under ``jax.vmap``.
-
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp
-    >>> from ambientloss.adapters.jax import sample_truncated
-    >>> from ambientloss.sampling import LogNormal
-    >>> draw = jax.jit(lambda key, m: sample_truncated(key, m, base=LogNormal()))
-    >>> sigma_min = jnp.array([0.0, 0.5, 2.0], jnp.float32)
-    >>> bool((draw(jax.random.key(0), sigma_min) > sigma_min).all())
-    True
-    """
-    u = _uniforms(key, sigma_min, sigma_max, dtype)
-    top = None if sigma_max is None else jnp.asarray(sigma_max, dtype=u.dtype)
-    return sampling.sample_truncated(u, jnp.asarray(sigma_min, dtype=u.dtype), top, base=base, buffer=buffer, xp=jnp)
-
-
-def truncated_timesteps(
-    key: Array,
-    sigma_min: Level,
-    sigma_max: Level | None = None,
-    /,
-    *,
-    base: Any,
-    buffer: Buffer | None = None,
-) -> Array:
-    """:func:`ambientloss.sampling.truncated_timesteps` with uniforms drawn from ``key``."""
-    u = _uniforms(key, sigma_min, sigma_max, None)
-    top = None if sigma_max is None else jnp.asarray(sigma_max, dtype=u.dtype)
-    return sampling.truncated_timesteps(u, jnp.asarray(sigma_min, dtype=u.dtype), top, base=base, buffer=buffer, xp=jnp)

@@ -2,7 +2,8 @@
 
 Every function converts its inputs to float64 NumPy arrays, so the results serve as a reference
 for other implementations, and draws noise only from the generator it is given (never from
-NumPy's global state).
+NumPy's global state). Each function taking ``(sigma, sigma_min)`` also takes one
+:class:`~ambientloss.Levels` in their place, built from float64 levels: ``aln.loss_weight(levels)``.
 
 Examples
 --------
@@ -25,7 +26,9 @@ import numpy as np
 from .. import sampling
 from ..core import losses, noising, targets, weights
 from ..core.buffer import Buffer
+from ..core.levels import Levels
 from ..core.weights import Weighting
+from ._given import levels_for
 
 __all__ = [
     "add_noise",
@@ -44,6 +47,26 @@ def _f64(value: Any) -> Any:
     return value if isinstance(value, (int, float)) else np.asarray(value, dtype=np.float64)
 
 
+def _pair(sigma: Any, sigma_min: Any, schedule: Any) -> tuple[Any, Any]:
+    """The levels as the core takes them: ``(levels, None)`` for a float64 NumPy :class:`Levels`, else two arrays."""
+    if not isinstance(sigma, Levels):
+        return _f64(sigma), _f64(sigma_min)
+    levels_for(sigma, schedule, "the NumPy adapter")
+    if sigma.dtype != np.float64 or sigma.xp.__name__ != xp.__name__:
+        msg = f"the NumPy adapter computes in float64: build the Levels from float64 NumPy levels, not {sigma!r}"
+        raise TypeError(msg)
+    if sigma_min is not None:
+        msg = "sigma_min is part of the Levels: pass nothing in its place"
+        raise TypeError(msg)
+    return sigma, None
+
+
+def _then(levels: tuple[Any, Any], data: Any) -> tuple[Any, Any, Any]:
+    """The levels followed by ``data``: ``(levels, data, None)`` after a :class:`Levels` (the core's convention)."""
+    first, second = levels
+    return (first, data, None) if second is None else (first, second, data)
+
+
 def add_noise(
     x0: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = "vp"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -54,18 +77,19 @@ def add_noise(
 
 
 def renoise(
-    x_tmin: Any, sigma: Any, sigma_min: Any, /, *, rng: np.random.Generator, schedule: Any = "vp"
+    x_tmin: Any, sigma: Any, sigma_min: Any = None, /, *, rng: np.random.Generator, schedule: Any = "vp"
 ) -> np.ndarray:
     """Take ``x_tmin`` from ``sigma_min`` to ``sigma`` with noise drawn from ``rng`` (float64)."""
     x = _f64(x_tmin)
+    levels = _pair(sigma, sigma_min, schedule)
     noise = rng.standard_normal(x.shape)
-    return noising.renoise(x, _f64(sigma), _f64(sigma_min), noise, schedule=schedule, xp=xp)
+    return noising.renoise(x, *_then(levels, noise), schedule=schedule, xp=xp)
 
 
 def ambient_pair(
     x_tmin: Any,
     sigma: Any,
-    sigma_min: Any,
+    sigma_min: Any = None,
     /,
     *,
     rng: np.random.Generator,
@@ -74,25 +98,23 @@ def ambient_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw fresh noise from ``rng``; return ``(x_t, target)`` from :func:`ambientloss.ambient_pair`."""
     x = _f64(x_tmin)
+    levels = _pair(sigma, sigma_min, schedule)
     noise = rng.standard_normal(x.shape)
-    x_t, target = targets.ambient_pair(
-        x, _f64(sigma), _f64(sigma_min), noise, prediction=prediction, schedule=schedule, xp=xp
-    )
+    x_t, target = targets.ambient_pair(x, *_then(levels, noise), prediction=prediction, schedule=schedule, xp=xp)
     return x_t, target
 
 
 def ambient_target(
-    x_t: Any, x_tmin: Any, sigma: Any, sigma_min: Any, /, *, prediction: str = "x0", schedule: Any = "vp"
+    x_t: Any, x_tmin: Any, sigma: Any, sigma_min: Any = None, /, *, prediction: str = "x0", schedule: Any = "vp"
 ) -> np.ndarray:
     """Float64 reference of :func:`ambientloss.ambient_target`."""
-    return targets.ambient_target(
-        _f64(x_t), _f64(x_tmin), _f64(sigma), _f64(sigma_min), prediction=prediction, schedule=schedule, xp=xp
-    )
+    levels = _pair(sigma, sigma_min, schedule)
+    return targets.ambient_target(_f64(x_t), _f64(x_tmin), *levels, prediction=prediction, schedule=schedule, xp=xp)
 
 
 def loss_weight(
     sigma: Any,
-    sigma_min: Any,
+    sigma_min: Any = None,
     /,
     *,
     weighting: Weighting | str = "inverse_variance",
@@ -100,9 +122,8 @@ def loss_weight(
     schedule: Any = "vp",
 ) -> np.ndarray:
     """Float64 :func:`ambientloss.loss_weight`; ``weighting`` is a :class:`~ambientloss.Weighting` or a policy name."""
-    return weights.loss_weight(
-        _f64(sigma), _f64(sigma_min), weighting=weighting, prediction=prediction, schedule=schedule, xp=xp
-    )
+    levels = _pair(sigma, sigma_min, schedule)
+    return weights.loss_weight(*levels, weighting=weighting, prediction=prediction, schedule=schedule, xp=xp)
 
 
 def squared_error(pred: Any, target: Any, /, **options: Any) -> np.ndarray:

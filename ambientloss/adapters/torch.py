@@ -44,10 +44,12 @@ from ..core.admissibility import admissible
 from ..core.arrays import values_readable
 from ..core.buffer import Buffer
 from ..core.discrete import Discrete
+from ..core.levels import Levels
 from ..core.losses import check_reduction, squared_error
 from ..core.schedules import get_schedule
 from ..core.targets import ambient_pair, ambient_target, canonical_prediction
 from ..core.weights import Weighting, as_weighting, loss_weight
+from ._given import after_levels, levels_for
 
 __all__ = ["AmbientLoss", "sample_truncated", "truncated_timesteps"]
 
@@ -177,19 +179,51 @@ class AmbientLoss(nn.Module):
         level = torch.where(timesteps < 0, torch.zeros_like(level), level)
         return torch.where(outside, torch.full_like(level, math.nan), level)
 
-    def admissible(self, sigma: Level, sigma_min: Level) -> Tensor:
+    def levels(
+        self, sigma: Level, sigma_min: Level, sigma_max: Level | None = None, /, *, buffer: Buffer | None = None
+    ) -> Levels:
+        """One :class:`~ambientloss.Levels` with this loss's schedule and prediction, checked once.
+
+        Build it once per training step and pass it in place of ``sigma, sigma_min`` to :meth:`prepare`,
+        :meth:`target`, :meth:`weight`, :meth:`forward` and :meth:`admissible`: the step then prepares,
+        resolves the schedule and checks its levels once (one host read with checks on, none with
+        :func:`ambientloss.checks` ``(False)`` or under ``torch.compile``). Results are bit-identical to
+        the raw-level calls when the levels have the dtype the data computes in (float32 for float32,
+        bf16 and fp16 data; float64 for float64 data).
+
+        Examples
+        --------
+        >>> import torch
+        >>> loss_fn = AmbientLoss(prediction="epsilon")
+        >>> levels = loss_fn.levels(torch.tensor([0.5, 0.6]), torch.tensor([0.0, 0.3]))
+        >>> x_t, target = loss_fn.prepare(torch.zeros(2, 16, 7), levels, generator=torch.Generator().manual_seed(0))
+        >>> loss_fn(torch.zeros_like(x_t), target, levels).dtype
+        torch.float32
+        """
+        return Levels(
+            sigma, sigma_min, sigma_max, schedule=self.schedule, buffer=buffer, prediction=self.prediction, xp=xp
+        )
+
+    def _given(self, levels: Levels) -> Levels:
+        return levels_for(levels, self.schedule, "this AmbientLoss")
+
+    def admissible(self, sigma: Levels | Level, sigma_min: Level | None = None) -> Tensor:
         """Boolean mask of the level pairs with a defined target, to pass as ``where=`` under compile.
 
         ``sigma > sigma_min`` with both inside the schedule's domain (and ``sigma`` below its top
-        for the ``"velocity"`` prediction of a VP schedule); ``False`` at NaN.
+        for the ``"velocity"`` prediction of a VP schedule); ``False`` at NaN. Given one
+        :class:`~ambientloss.Levels`: its :attr:`~ambientloss.Levels.usable` mask.
         """
+        if isinstance(sigma, Levels):
+            after_levels(sigma_min, None, "nothing")
+            return self._given(sigma).usable
         return admissible(sigma, sigma_min, schedule=self.schedule, prediction=self.prediction, xp=xp)
 
     def prepare(
         self,
         x_tmin: Tensor,
-        sigma: Level,
-        sigma_min: Level,
+        sigma: Levels | Level,
+        sigma_min: Level | None = None,
         noise: Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
@@ -206,7 +240,9 @@ class AmbientLoss(nn.Module):
         x_tmin : Tensor
             Trusted samples at ``sigma_min``, shape ``(B, ...)``.
         sigma, sigma_min : Tensor or float
-            Levels of shape ``()``, ``(B,)``, ... aligned with the leading axes of ``x_tmin``.
+            Levels of shape ``()``, ``(B,)``, ... aligned with the leading axes of ``x_tmin``. Or one
+            :class:`~ambientloss.Levels` in place of both (:meth:`levels`):
+            ``prepare(x_tmin, levels, noise)``.
         noise : Tensor, optional
             Fresh standard Gaussian noise shaped like ``x_tmin``; drawn with ``generator`` (the
             global generator when ``None``) if omitted.
@@ -220,29 +256,41 @@ class AmbientLoss(nn.Module):
             ``x_t`` in the dtype of ``x_tmin``; ``target`` in float32 for bf16 / fp16 inputs,
             otherwise in the dtype of ``x_tmin``.
         """
+        if isinstance(sigma, Levels):
+            sigma, noise, sigma_min = self._given(sigma), after_levels(sigma_min, noise, "noise"), None
         if noise is None:
             dtype = x_tmin.dtype if x_tmin.dtype.is_floating_point else torch.float32
             noise = torch.randn(x_tmin.shape, generator=generator, dtype=dtype, device=x_tmin.device)
         if not isinstance(noise, Tensor):
             msg = f"noise must be a torch.Tensor, got {type(noise).__name__}"
             raise TypeError(msg)
-        x_t, target = ambient_pair(
-            _wide(x_tmin), sigma, sigma_min, _wide(noise), prediction=self.prediction, schedule=self.schedule, xp=xp
-        )
+        options: dict[str, Any] = {"prediction": self.prediction, "schedule": self.schedule, "xp": xp}
+        if isinstance(sigma, Levels):  # the core's convention: the noise follows the levels
+            x_t, target = ambient_pair(_wide(x_tmin), sigma, _wide(noise), **options)
+        else:
+            x_t, target = ambient_pair(_wide(x_tmin), sigma, sigma_min, _wide(noise), **options)
         return x_t.to(x_tmin.dtype), target
 
-    def target(self, x_t: Tensor, x_tmin: Tensor, sigma: Level, sigma_min: Level) -> Tensor:
+    def target(self, x_t: Tensor, x_tmin: Tensor, sigma: Levels | Level, sigma_min: Level | None = None) -> Tensor:
         """Ambient target for a given ``x_t`` formed from ``x_tmin`` (:func:`ambientloss.ambient_target`).
 
         Prefer :meth:`prepare` when drawing the noise yourself: it avoids cancellation near
-        ``sigma_min``. The result is float32 for bf16 / fp16 inputs.
+        ``sigma_min``. The result is float32 for bf16 / fp16 inputs. Takes raw levels or one
+        :class:`~ambientloss.Levels`.
         """
+        if isinstance(sigma, Levels):
+            sigma = self._given(sigma)
         return ambient_target(
             _wide(x_t), _wide(x_tmin), sigma, sigma_min, prediction=self.prediction, schedule=self.schedule, xp=xp
         )
 
-    def weight(self, sigma: Level, sigma_min: Level) -> Tensor:
-        """Per-sample weight ``w(sigma, sigma_min)`` (:func:`ambientloss.loss_weight`), float32 or float64."""
+    def weight(self, sigma: Levels | Level, sigma_min: Level | None = None) -> Tensor:
+        """Per-sample weight ``w(sigma, sigma_min)`` (:func:`ambientloss.loss_weight`), float32 or float64.
+
+        Takes raw levels or one :class:`~ambientloss.Levels` (then float32 or float64 as the levels).
+        """
+        if isinstance(sigma, Levels):
+            sigma = self._given(sigma)
         return loss_weight(
             sigma, sigma_min, weighting=self.weighting, prediction=self.prediction, schedule=self.schedule, xp=xp
         )
@@ -251,8 +299,8 @@ class AmbientLoss(nn.Module):
         self,
         pred: Tensor,
         target: Tensor,
-        sigma: Level,
-        sigma_min: Level,
+        sigma: Levels | Level,
+        sigma_min: Level | Tensor | None = None,
         where: Tensor | None = None,
         *,
         reduction: str | None = None,
@@ -264,7 +312,8 @@ class AmbientLoss(nn.Module):
         pred, target : Tensor
             Network output and target of the same shape ``(B, ...)``; ``pred`` may be bf16 / fp16.
         sigma, sigma_min : Tensor or float
-            The levels the target was built for.
+            The levels the target was built for. Or one :class:`~ambientloss.Levels` in place of both
+            (:meth:`levels`); ``where`` may then follow it positionally: ``loss_fn(pred, target, levels, mask)``.
         where : bool Tensor, optional
             Valid entries aligned with the leading axes of ``pred``, e.g. LeRobot's
             ``~batch["action_is_pad"]`` of shape ``(B, T)``; masked entries contribute nothing and
@@ -277,6 +326,8 @@ class AmbientLoss(nn.Module):
         Tensor
             A scalar, ``(B,)`` or per-element loss in float32 (float64 for float64 inputs).
         """
+        if isinstance(sigma, Levels):
+            where, sigma_min = after_levels(sigma_min, where, "where"), None
         return squared_error(
             pred,
             target,

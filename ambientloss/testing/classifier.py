@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .divergences import _equal_cov, _logdet, _noised, _params, mahalanobis
+from ._divergence_math import equal_cov as _equal_cov
+from ._divergence_math import logdet as _logdet
+from ._divergence_math import noised as _noised
+from ._divergence_math import params as _params
+from .divergences import mahalanobis
 
 __all__ = [
     "bayes_classifier",

@@ -15,10 +15,20 @@ is a 1-D variance). Everything is float64 NumPy; the normal CDF is written with 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ._divergence_math import SQRT2 as _SQRT2
+from ._divergence_math import bisect as _bisect
+from ._divergence_math import crossing as _crossing
+from ._divergence_math import directions as _directions
+from ._divergence_math import equal_cov as _equal_cov
+from ._divergence_math import erfc as _erfc
+from ._divergence_math import logdet as _logdet
+from ._divergence_math import noised as _noised
+from ._divergence_math import params as _params
+from ._divergence_math import tv_1d as _tv_1d
 
 __all__ = [
     "bhattacharyya",
@@ -37,9 +47,6 @@ __all__ = [
     "tv_threshold_delta",
     "tv_upper_bound",
 ]
-
-_SQRT2 = math.sqrt(2.0)
-_erfc = np.vectorize(math.erfc, otypes=[float])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -99,62 +106,6 @@ def normal_ppf(p: float) -> float:
         msg = f"p must lie in (0, 1), got {p}"
         raise ValueError(msg)
     return _bisect(lambda x: 0.5 * math.erfc(-x / _SQRT2) < p, -40.0, 40.0)
-
-
-def _bisect(below: Callable[[float], bool], lo: float, hi: float) -> float:
-    """Boundary of a monotone predicate: ``below(x)`` holds left of the root and fails right of it."""
-    for _ in range(400):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        if below(mid):
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
-def _phi_interval(lo: float, hi: float) -> float:
-    """``Phi(hi) - Phi(lo)`` for ``lo <= hi`` without cancellation in either tail."""
-    if lo >= 0.0:
-        return 0.5 * (math.erfc(lo / _SQRT2) - math.erfc(hi / _SQRT2))
-    return 0.5 * (math.erfc(-hi / _SQRT2) - math.erfc(-lo / _SQRT2))
-
-
-# ----------------------------------------------------------------------------------------------
-# argument handling
-
-
-def _params(mu_p: Any, Sigma_p: Any, mu_q: Any, Sigma_q: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    mp = np.atleast_1d(np.asarray(mu_p, dtype=np.float64))
-    mq = np.atleast_1d(np.asarray(mu_q, dtype=np.float64))
-    sp = np.atleast_2d(np.asarray(Sigma_p, dtype=np.float64))
-    sq = np.atleast_2d(np.asarray(Sigma_q, dtype=np.float64))
-    d = mp.shape[0]
-    if mp.shape != (d,) or mq.shape != (d,) or sp.shape != (d, d) or sq.shape != (d, d):
-        msg = f"shapes do not match: mu {mp.shape}, {mq.shape}; Sigma {sp.shape}, {sq.shape}"
-        raise ValueError(msg)
-    return mp, sp, mq, sq
-
-
-def _noised(Sigma: np.ndarray, nu: float) -> np.ndarray:
-    nu = float(nu)
-    if not nu >= 0.0 or math.isinf(nu):
-        msg = f"nu must be finite and >= 0, got {nu}"
-        raise ValueError(msg)
-    return Sigma + nu * nu * np.eye(Sigma.shape[0])
-
-
-def _logdet(S: np.ndarray) -> float:
-    sign, value = np.linalg.slogdet(S)
-    if sign <= 0:
-        msg = "covariance is singular at this level; use nu > 0"
-        raise ValueError(msg)
-    return float(value)
-
-
-def _equal_cov(Sigma_p: np.ndarray, Sigma_q: np.ndarray) -> bool:
-    return bool(np.array_equal(Sigma_p, Sigma_q))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,23 +172,6 @@ def mahalanobis(mu_p: Any, Sigma: Any, mu_q: Any, nu: float) -> float:
     return math.sqrt(max(0.0, float(dmu @ np.linalg.solve(_noised(sp, nu), dmu))))
 
 
-def _tv_1d(m1: float, v1: float, m2: float, v2: float) -> float:
-    """Exact TV between ``N(m1, v1)`` and ``N(m2, v2)`` (variances ``> 0``)."""
-    s1, s2 = math.sqrt(v1), math.sqrt(v2)
-    if v1 == v2:
-        return math.erf(abs(m1 - m2) / (2.0 * s1 * _SQRT2))
-    # 2 v1 v2 (log p - log q) = A x^2 + B x + C, with two real roots since v1 != v2
-    A = v1 - v2
-    B = 2.0 * (m1 * v2 - m2 * v1)
-    C = m2 * m2 * v1 - m1 * m1 * v2 + v1 * v2 * math.log(v2 / v1)
-    disc = max(0.0, B * B - 4.0 * A * C)
-    q = -0.5 * (B + math.copysign(math.sqrt(disc), B))
-    r1, r2 = sorted((q / A, C / q))
-    mass_p = _phi_interval((r1 - m1) / s1, (r2 - m1) / s1)
-    mass_q = _phi_interval((r1 - m2) / s2, (r2 - m2) / s2)
-    return min(1.0, abs(mass_p - mass_q))
-
-
 def total_variation(mu_p: Any, Sigma_p: Any, mu_q: Any, Sigma_q: Any, nu: float) -> float:
     """Exact ``TV(p_t, q_t) = int |p_t - q_t| / 2`` at the schedule-free level ``nu``.
 
@@ -262,19 +196,6 @@ def total_variation(mu_p: Any, Sigma_p: Any, mu_q: Any, Sigma_q: Any, nu: float)
         return _tv_1d(float(mp[0]), float(Sp[0, 0]), float(mq[0]), float(Sq[0, 0]))
     msg = "exact TV needs equal covariances or d = 1; use tv_bounds"
     raise ValueError(msg)
-
-
-def _directions(mp: np.ndarray, sp: np.ndarray, mq: np.ndarray, sq: np.ndarray) -> list[np.ndarray]:
-    """Fixed (level-independent) projection directions: ``dmu`` and the top eigenvector of ``Sigma_p - Sigma_q``."""
-    out = []
-    dmu = mp - mq
-    if np.any(dmu != 0):
-        out.append(dmu / np.linalg.norm(dmu))
-    diff = sp - sq
-    if np.any(diff != 0):
-        lam, U = np.linalg.eigh(0.5 * (diff + diff.T))
-        out.append(U[:, int(np.argmax(np.abs(lam)))])
-    return out
 
 
 def tv_lower_bound(mu_p: Any, Sigma_p: Any, mu_q: Any, Sigma_q: Any, nu: float) -> float:
@@ -341,19 +262,6 @@ def tv_threshold_delta(eps: float) -> float:
         raise ValueError(msg)
     # erf(delta* / (2 sqrt 2)) = eps, solved directly (no cancellation in (1 + eps) / 2)
     return 2.0 * _SQRT2 * _bisect(lambda z: math.erf(z) < eps, 0.0, 10.0)
-
-
-def _crossing(curve: Callable[[float], float], eps: float) -> float:
-    """``inf{nu >= 0 : curve(nu) < eps}`` for a continuous non-increasing ``curve`` tending to 0."""
-    if curve(0.0) < eps:
-        return 0.0
-    hi = 1.0
-    while curve(hi) >= eps:
-        hi *= 2.0
-        if hi > 1e150:
-            msg = "curve does not fall below eps"
-            raise ValueError(msg)
-    return _bisect(lambda nu: curve(nu) >= eps, 0.0, hi)
 
 
 def sigma_min_for_tv(eps: float, mu_p: Any, Sigma_p: Any, mu_q: Any, Sigma_q: Any) -> float:

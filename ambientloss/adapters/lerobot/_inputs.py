@@ -31,6 +31,7 @@ __all__ = [
     "choice",
     "given_timesteps",
     "level_column",
+    "outside_vp",
     "tensor",
     "weighting_of",
 ]
@@ -125,8 +126,18 @@ def check_batch(config: Any, batch: Mapping[str, Any]) -> Tensor:
     return action
 
 
-def level_column(batch: Mapping[str, Any], key: str, n: int, device: torch.device, dtype: torch.dtype) -> Tensor | None:
-    """A per-sample level column of the batch: shape ``(B,)``, finite, in ``[0, 1]``; ``None`` if absent."""
+def outside_vp(value: Tensor) -> Tensor:
+    """True where a level is not a VP level in ``[0, 1]`` (NaN too)."""
+    return ~((value >= 0) & (value <= 1))
+
+
+def level_column(
+    batch: Mapping[str, Any], key: str, n: int, device: torch.device, dtype: torch.dtype, *, check: bool = True
+) -> Tensor | None:
+    """A per-sample level column of the batch: shape ``(B,)``, finite, in ``[0, 1]``; ``None`` if absent.
+
+    ``check=False`` leaves the values unread (the caller reads :func:`outside_vp` with its other checks).
+    """
     if key not in batch:
         return None
     value = batch[key]
@@ -137,8 +148,8 @@ def level_column(batch: Mapping[str, Any], key: str, n: int, device: torch.devic
     if tuple(value.shape) != (n,):
         msg = f"batch[{key!r}] must have shape ({n},) (one level per sample), got {tuple(value.shape)}"
         raise ValueError(msg)
-    bad = ~((value >= 0) & (value <= 1))  # NaN too
-    if checks_on() and bool(bad.any()):
+    bad = outside_vp(value)
+    if check and checks_on() and bool(bad.any()):
         k = int(bad.nonzero()[0, 0])
         msg = f"batch[{key!r}][{k}] = {value[k].item()!r} is not a VP level in [0, 1]"
         raise ValueError(msg)

@@ -9,7 +9,7 @@ import array_api_compat.torch as xp
 import torch
 from torch import Tensor
 
-from ... import Buffer, Discrete, Weighting, ambient_pair, loss_weight, squared_error, trusted_level, usable
+from ... import Buffer, Discrete, Levels, Weighting, ambient_pair, checks, loss_weight, squared_error, usable
 from ...sampling import DiscreteTimesteps
 from ..torch import truncated_timesteps
 from ._inputs import (
@@ -25,6 +25,7 @@ from ._inputs import (
     choice,
     given_timesteps,
     level_column,
+    outside_vp,
     tensor,
     weighting_of,
 )
@@ -137,14 +138,15 @@ def ambient_compute_loss(
     schedule = schedule_of(diffusion)
     num = schedule.num_train_timesteps
 
-    sigma_min = level_column(batch, SIGMA_MIN_KEY, n, device, level_dtype)
+    sigma_min = level_column(batch, SIGMA_MIN_KEY, n, device, level_dtype, check=False)
     if sigma_min is None:
         msg = (
             f"batch has no {SIGMA_MIN_KEY!r}; add it with ambientloss.adapters.lerobot.Annotations after the "
             "preprocessor (0 marks a clean sample)"
         )
         raise KeyError(msg)
-    sigma_max = level_column(batch, SIGMA_MAX_KEY, n, device, level_dtype)
+    sigma_max = level_column(batch, SIGMA_MAX_KEY, n, device, level_dtype, check=False)
+    all_clean = _read_annotations(batch, sigma_min, sigma_max, n, device, level_dtype, draw=timesteps is None)
     if noise is None:  # LeRobot's draws first, in its order: clean rows get exactly what LeRobot would draw
         noise = torch.randn(action.shape, generator=generator, device=device, dtype=action.dtype)
     elif not isinstance(noise, Tensor) or tuple(noise.shape) != tuple(action.shape):
@@ -153,53 +155,107 @@ def ambient_compute_loss(
         raise ValueError(msg)
     if timesteps is None:
         timesteps = torch.randint(0, num, (n,), generator=generator, device=device)
-        whole = sigma_min == 0  # every timestep admissible
-        if not bool(whole.all()):
-            base = DiscreteTimesteps(schedule)
-            drawn = truncated_timesteps(sigma_min, sigma_max, base=base, buffer=buffer, generator=generator)
-            timesteps = torch.where(whole, timesteps, drawn)
+        if not all_clean:  # the levels checked below verify the draws: the sampler reads nothing
+            with checks(False):
+                base = DiscreteTimesteps(schedule)
+                drawn = truncated_timesteps(sigma_min, sigma_max, base=base, buffer=buffer, generator=generator)
+            timesteps = torch.where(sigma_min == 0, timesteps, drawn)
     else:
         timesteps = given_timesteps(timesteps, n, num, device)
     sigma = schedule.sigma_for_timestep(timesteps, dtype=level_dtype, xp=xp)
-    ok = usable(sigma, sigma_min, sigma_max, buffer=buffer, schedule=schedule)
-    if checks_on() and not bool(ok.all()):
-        k = int((~ok).nonzero()[0, 0])
-        msg = (
-            f"timesteps[{k}] = {int(timesteps[k])} (level {sigma[k].item():.6g}) is not usable for "
-            f"{SIGMA_MIN_KEY}[{k}] = {sigma_min[k].item():.6g}: it must lie above the sample's threshold"
-        )
-        raise ValueError(msg)
-    if objective == "denoising":
-        level = torch.zeros_like(sigma_min)
-    else:
-        level = trusted_level(sigma, sigma_min, sigma_max, buffer=buffer, schedule=schedule)
-    clean = level == 0
-    rows = clean[:, None, None]
+    prediction = config.prediction_type
+    # the step's one Levels: a clean batch at LeRobot's own timesteps is usable by construction (its
+    # annotations were read above), anything else is checked here, with the step's one host read
+    trusted = all_clean and sigma_max is None and (buffer is None or buffer.is_identity)
+    levels = _levels(sigma, sigma_min, sigma_max, buffer, schedule, prediction, timesteps, checked=not trusted)
+    if objective == "denoising":  # the same (checked) levels, trained at level 0 with the standard target
+        with checks(False):
+            levels = Levels(sigma, torch.zeros_like(sigma_min), schedule=schedule, prediction=prediction, xp=xp)
+    rows = (levels.trusted_level == 0)[:, None, None]
     x_tmin = action
-    if not bool(clean.all()):
-        if X_TMIN_KEY not in batch:
-            k = int((~clean).nonzero()[0, 0])
-            msg = (
-                f"batch has no {X_TMIN_KEY!r} but row {k} is corrupt ({SIGMA_MIN_KEY}[{k}] = "
-                f"{sigma_min[k].item():.6g}); build it with Annotations(..., seed=...) or use objective='denoising'"
-            )
-            raise KeyError(msg)
+    if X_TMIN_KEY in batch:
         given = tensor(batch, X_TMIN_KEY)
         if tuple(given.shape) != tuple(action.shape):
             want = tuple(action.shape)
             msg = f"batch[{X_TMIN_KEY!r}] must have the shape of batch['action'] {want}, got {tuple(given.shape)}"
             raise ValueError(msg)
         x_tmin = torch.where(rows, action, given.to(action.dtype))
+    elif objective == "ambient" and not all_clean:  # a read only when the annotations lack x_tmin
+        if checks_on() and not bool(rows.all()):
+            k = int((~rows[:, 0, 0]).nonzero()[0, 0])
+            msg = (
+                f"batch has no {X_TMIN_KEY!r} but row {k} is corrupt ({SIGMA_MIN_KEY}[{k}] = "
+                f"{sigma_min[k].item():.6g}); build it with Annotations(..., seed=...) or use objective='denoising'"
+            )
+            raise KeyError(msg)
+        x_tmin = torch.where(rows, action, torch.full_like(action, torch.nan))  # unchecked: NaN, never finite
 
-    prediction = config.prediction_type
-    x_t, target = ambient_pair(x_tmin, sigma, level, noise, prediction=prediction, schedule=schedule, xp=xp)
+    x_t, target = ambient_pair(x_tmin, levels, noise, prediction=prediction, schedule=schedule, xp=xp)
     x_t = torch.where(rows, diffusion.noise_scheduler.add_noise(action, noise, timesteps), x_t)  # LeRobot's own
 
     global_cond = global_conditioning(diffusion, batch)
     pred = diffusion.unet(x_t, timesteps, global_cond=global_cond)
-    weight = loss_weight(sigma, level, weighting=weighting, prediction=prediction, schedule=schedule, xp=xp)
+    weight = loss_weight(levels, weighting=weighting, prediction=prediction, schedule=schedule, xp=xp)
     where = ~batch[IS_PAD] if config.do_mask_loss_for_padding else None
     if mask_mean == "valid":
         return squared_error(pred, target, weight=weight, where=where, reduction=reduction, xp=xp)
     loss = squared_error(pred, target, weight=weight, where=where, reduction="none", xp=xp)
     return loss.mean() if reduction == "mean" else loss.mean(dim=tuple(range(1, loss.ndim)))
+
+
+def _read_annotations(
+    batch: Mapping[str, Any],
+    sigma_min: Tensor,
+    sigma_max: Tensor | None,
+    n: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    *,
+    draw: bool,
+) -> bool:
+    """Whether every row is clean (known only when ``draw``), from one host read that also checks the annotations.
+
+    With checks on, a level outside ``[0, 1]`` raises naming the batch key, the row and the value.
+    """
+    check = checks_on()
+    none = torch.zeros((), dtype=torch.bool, device=sigma_min.device)
+    flags = [outside_vp(sigma_min).any(), none if sigma_max is None else outside_vp(sigma_max).any()] if check else []
+    if draw:  # which rows take a truncated draw decides how many uniforms are drawn: a read in every mode
+        flags.append((sigma_min == 0).all())
+    if not flags:
+        return False
+    read = torch.stack(flags).tolist()  # the one read
+    if check and (read[0] or read[1]):
+        for key in (SIGMA_MIN_KEY, SIGMA_MAX_KEY):
+            level_column(batch, key, n, device, dtype)  # raises naming the first bad level
+    return bool(draw and read[-1])
+
+
+def _levels(
+    sigma: Tensor,
+    sigma_min: Tensor,
+    sigma_max: Tensor | None,
+    buffer: Buffer | None,
+    schedule: Discrete,
+    prediction: str,
+    timesteps: Tensor,
+    *,
+    checked: bool,
+) -> Levels:
+    """The step's :class:`~ambientloss.Levels`; a timestep not usable for its row raises naming both."""
+    options: dict[str, Any] = {"schedule": schedule, "buffer": buffer, "prediction": prediction, "xp": xp}
+    try:
+        if not checked:
+            with checks(False):
+                return Levels(sigma, sigma_min, sigma_max, **options)
+        return Levels(sigma, sigma_min, sigma_max, **options)
+    except ValueError as error:
+        ok = usable(sigma, sigma_min, sigma_max, buffer=buffer, schedule=schedule)
+        if bool(ok.all()):
+            raise
+        k = int((~ok).nonzero()[0, 0])
+        msg = (
+            f"timesteps[{k}] = {int(timesteps[k])} (level {sigma[k].item():.6g}) is not usable for "
+            f"{SIGMA_MIN_KEY}[{k}] = {sigma_min[k].item():.6g}: it must lie above the sample's threshold"
+        )
+        raise ValueError(msg) from error

@@ -1,0 +1,32 @@
+"""Count the host reads of a block of torch code (named to sort after lerobot/: this folder on sys.path must not
+shadow the lerobot package while that folder is collected)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+NAMES = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy")
+
+
+@contextlib.contextmanager
+def count_host_reads(torch: Any) -> Iterator[list[int]]:
+    """Count calls of ``bool``, ``float``, ``int``, ``index``, ``item``, ``tolist`` and ``numpy`` on tensors."""
+    count = [0]
+    saved = {name: getattr(torch.Tensor, name) for name in NAMES}
+
+    def counting(original: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            count[0] += 1
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    try:
+        for name, original in saved.items():
+            setattr(torch.Tensor, name, counting(original))
+        yield count
+    finally:
+        for name, original in saved.items():
+            setattr(torch.Tensor, name, original)
