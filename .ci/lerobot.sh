@@ -37,8 +37,8 @@ t=$SECONDS
 "$VENV/bin/python" -c "import lerobot, torch, ambientloss; print('   lerobot', lerobot.__version__, '| torch', torch.__version__, '| ambientloss', ambientloss.__version__)"
 took $t
 
-echo "== tests/adapters/lerobot (the adapter, its LeRobot internals, save and reload, examples/lerobot_train.py)"
+echo "== tests/adapters/with_lerobot (the adapter, its LeRobot internals, save and reload, examples/lerobot_train.py)"
 t=$SECONDS
-"$VENV/bin/python" -m pytest -q tests/adapters/lerobot -p no:randomly
+"$VENV/bin/python" -m pytest -q tests/adapters/with_lerobot -p no:randomly
 took $t
 echo "== total: $(( SECONDS - START )) s"

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch_reads import count_host_reads  # noqa: E402
+from host_reads import count_host_reads  # noqa: E402
 
 import ambientloss as al  # noqa: E402
 from ambientloss.adapters.torch import AmbientLoss  # noqa: E402

@@ -3,10 +3,9 @@ levels are checked with at most one host read, none with checks off or under ``j
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
+from host_reads import count_host_reads
 
 import ambientloss as al
 
@@ -153,29 +152,6 @@ def test_unchecked_levels_make_every_unusable_entry_nan():
 # --------------------------------------------------------------------------- host reads
 
 
-@contextlib.contextmanager
-def _count_host_reads(torch):
-    """Count every way a CPU tensor's value reaches Python (bool, item, float, int, numpy, tolist)."""
-    count = [0]
-    names = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy")
-    saved = {name: getattr(torch.Tensor, name) for name in names}
-
-    def counting(original):
-        def wrapper(self, *args, **kwargs):
-            count[0] += 1
-            return original(self, *args, **kwargs)
-
-        return wrapper
-
-    try:
-        for name, original in saved.items():
-            setattr(torch.Tensor, name, counting(original))
-        yield count
-    finally:
-        for name, original in saved.items():
-            setattr(torch.Tensor, name, original)
-
-
 def _torch_step(torch, ambient):
     gen = torch.Generator().manual_seed(0)
     x, z, pred = (torch.randn(8, 4, 3, generator=gen) for _ in range(3))
@@ -199,10 +175,10 @@ def test_a_training_step_reads_the_host_at_most_once_and_never_with_checks_off(a
     torch = pytest.importorskip("torch")
     step = _torch_step(torch, ambient)
     step()  # imports and first-call work out of the count
-    with _count_host_reads(torch) as reads:
+    with count_host_reads(torch) as reads:
         step()
     assert reads[0] == 1
-    with al.checks(False), _count_host_reads(torch) as reads:
+    with al.checks(False), count_host_reads(torch) as reads:
         x_t, loss = step()
     assert reads[0] == 0
     assert torch.isfinite(x_t).all()
@@ -211,7 +187,7 @@ def test_a_training_step_reads_the_host_at_most_once_and_never_with_checks_off(a
 
 def test_the_read_counter_sees_a_read():
     torch = pytest.importorskip("torch")
-    with _count_host_reads(torch) as reads:
+    with count_host_reads(torch) as reads:
         bool(torch.ones(1) > 0)
         float(torch.ones(()))
     assert reads[0] == 2

@@ -1,5 +1,8 @@
-"""Count the host reads of a block of torch code (named to sort after lerobot/: this folder on sys.path must not
-shadow the lerobot package while that folder is collected)."""
+"""Count the host reads of a block of torch code: every way a tensor's value reaches Python.
+
+Shared by the core's, the torch adapter's and the LeRobot adapter's tests (``tests/`` is on ``sys.path``
+beside ``tests/conftest.py``).
+"""
 
 from __future__ import annotations
 

@@ -6,21 +6,16 @@ timestep); a mixed batch once more (its one ``Levels``); with the caller's times
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 lerobot = pytest.importorskip("lerobot")
 
 import lerobot_common as lc  # noqa: E402
 import torch  # noqa: E402
+from host_reads import count_host_reads  # noqa: E402
 
 import ambientloss as al  # noqa: E402
 from ambientloss.adapters.lerobot import Annotations, ambient_compute_loss  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/adapters: the shared read counter
-from torch_reads import count_host_reads  # noqa: E402
 
 one_thread = lc.one_thread  # autouse: one torch thread, the global generator restored
 
