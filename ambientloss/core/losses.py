@@ -66,6 +66,12 @@ def squared_error(
     array
         A scalar, a ``(B,)`` array or the per-element loss, in float32 or float64.
 
+    Notes
+    -----
+    A per-sample ``weight`` without ``where`` is applied to each sample's sum of squares
+    (``sum_b w_b sum_i d_bi^2``): one multiply per sample, and a reduction compilers fuse. The value
+    equals the per-element form up to the rounding of the summation order.
+
     Examples
     --------
     >>> import numpy as np

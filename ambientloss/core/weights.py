@@ -174,7 +174,7 @@ def as_weighting(weighting: Weighting | str, /, *, name: str = "weighting") -> W
             valid = ", ".join(map(repr, POLICIES))
             msg = f"unknown {name} {weighting!r}; valid values are a Weighting or a policy name: {valid}"
             raise ValueError(msg)
-        return _BY_POLICY[weighting]  # type: ignore[index]
+        return _BY_POLICY[weighting]
     msg = f"{name} must be a Weighting or a policy name, got {type(weighting).__name__}"
     raise TypeError(msg)
 
