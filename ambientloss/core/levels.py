@@ -29,8 +29,8 @@ from ._domain import (
 from .arrays import (
     Array,
     Namespace,
+    aligned_shape,
     as_level,
-    cast,
     compute_dtype,
     reshape_to,
     values_readable,
@@ -125,8 +125,6 @@ class Levels:
     ValueError: sigma must be greater than sigma_min where sigma_min > 0 ...; got sigma=0.5 and sigma_min=0.6
     """
 
-    __slots__ = _FIELDS
-
     sigma: Array
     sigma_min: Array
     sigma_max: Array | None
@@ -192,9 +190,10 @@ class Levels:
         return self._cached("threshold", lambda: buffer_threshold(self.sigma_min, self.buffer, self.schedule, self.xp))
 
     def _cached(self, key: str, compute: Any) -> Any:
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+        cache = self._cache
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
     def _exact(self, value: Array, computed: Array) -> Array:
         """``computed`` with ``value`` set at clean entries; NaN where unusable and unchecked."""
@@ -203,11 +202,17 @@ class Levels:
 
     def _unit_gap(self) -> Array:
         """``D`` with 1 at the clean entries, whose coefficients are set, not computed: no 0 / 0 there."""
-        return self._cached("unit_gap", lambda: self.xp.where(self._clean, self._one, self.gap))
+        cache = self._cache
+        if "unit_gap" not in cache:
+            cache["unit_gap"] = self.xp.where(self._clean, self._one, self.gap)
+        return cache["unit_gap"]
 
     def _root(self) -> Array:
         """``sqrt(D)``, the spread of the transition kernel; ``b_t`` exactly at a clean entry."""
-        return self._cached("root", lambda: self._exact(self.b_t, self.xp.sqrt(self._unit_gap())))
+        cache = self._cache
+        if "root" not in cache:
+            cache["root"] = self._exact(self.b_t, self.xp.sqrt(self._unit_gap()))
+        return cache["root"]
 
     def _noise(self) -> tuple[Array, Array]:
         """``(sqrt(D), a_m b_t / sqrt(D))``: the kernel's spread and the epsilon coefficient (``b_t`` and 1 if clean).
@@ -216,16 +221,18 @@ class Levels:
         operations alone (a compiler that contracts ``a * x + b * z`` into a fused multiply-add does so
         alike for the same expression, so the equality also holds within one compiled function).
         """
-
-        def compute() -> tuple[Array, Array]:
+        cache = self._cache
+        if "noise" not in cache:
             ab = self.a_m * self.b_t  # sqrt((ab * ab) / gap), not ab / root: XLA makes that ab * rsqrt
-            return self._root(), self._exact(self._one, self.xp.sqrt((ab * ab) / self._unit_gap()))
-
-        return self._cached("noise", compute)  # type: ignore[no-any-return]
+            cache["noise"] = self._root(), self._exact(self._one, self.xp.sqrt((ab * ab) / self._unit_gap()))
+        return cache["noise"]  # type: ignore[no-any-return]
 
     def _kernel(self) -> tuple[Array, Array]:
         """``(a_t / a_m, sqrt(D) / a_m)``: the transition kernel ``x_t = scale x_tmin + spread z``."""
-        return self._cached("kernel", lambda: (self.a_t / self.a_m, self._root() / self.a_m))  # type: ignore[no-any-return]
+        cache = self._cache
+        if "kernel" not in cache:
+            cache["kernel"] = self.a_t / self.a_m, self._root() / self.a_m
+        return cache["kernel"]  # type: ignore[no-any-return]
 
     def _pair(self) -> tuple[Array, Array]:
         """``(c_t, c_m)`` of the pair-form x0 target ``c_t x_t + c_m x_tmin``; ``0`` and ``1`` exactly when clean."""
@@ -240,10 +247,15 @@ class Levels:
 
     def _fitter(self, x: Array, x_name: str, dtype: Any) -> Any:
         """A function taking a per-sample coefficient to the data's shape (right-padded, checked) and dtype."""
-        xp, shape = self.xp, tuple(x.shape)
+        xp, level_shape, x_shape = self.xp, tuple(self.sigma.shape), tuple(x.shape)
+        shape = aligned_shape(level_shape, x_shape, "levels", x_name)  # checked once for every coefficient
 
         def fit(value: Array) -> Array:
-            return cast(reshape_to(value, shape, "levels", x_name, xp), dtype, xp)
+            if tuple(value.shape) == level_shape and level_shape != shape:
+                value = xp.reshape(value, shape)
+            elif value.ndim != len(shape):
+                value = reshape_to(value, x_shape, "levels", x_name, xp)
+            return value if value.dtype == dtype else xp.astype(value, dtype)
 
         return fit
 
@@ -324,8 +336,7 @@ def _fill(
         gap = xp.where(ok, gap, nan)
     values: tuple[Any, ...] = (s, m, top, trusted, ok, a_t, b_t, a_m, b_m, gap, sched, buf, kind, dtype, xp)
     values += (checked, clean, one, nan, {})
-    for name, value in zip(_FIELDS, values, strict=True):
-        object.__setattr__(lv, name, value)
+    lv.__dict__.update(zip(_FIELDS, values, strict=True))  # one call; __setattr__ refuses every later change
 
 
 def pair_levels(

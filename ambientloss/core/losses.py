@@ -66,6 +66,12 @@ def squared_error(
     array
         A scalar, a ``(B,)`` array or the per-element loss, in float32 or float64.
 
+    Notes
+    -----
+    A per-sample ``weight`` without ``where`` is applied to each sample's sum of squares
+    (``sum_b w_b sum_i d_bi^2``): one multiply per sample, and a reduction compilers fuse. The value
+    equals the per-element form up to the rounding of the summation order.
+
     Examples
     --------
     >>> import numpy as np
@@ -94,6 +100,11 @@ def squared_error(
         if hasattr(weight, "shape"):
             check_floating(weight, "weight", xp)
             w = cast(_broadcastable(weight, "weight", pred, xp), dtype, xp)
+            if mask is None and reduction != "none":
+                inner = _inner_axes(tuple(w.shape), reduction, batch_ndim)
+                if inner:  # a per-sample weight: sum each sample's squares, then weight the (B,) sums
+                    per_sample = xp.sum(loss, axis=inner, keepdims=True)
+                    return _reduce(per_sample * w, None, reduction, batch_ndim, xp, repeat=_size(pred, inner))
         else:
             w = weight
         loss = loss * w
@@ -104,7 +115,27 @@ def squared_error(
     return _reduce(loss, mask, reduction, batch_ndim, xp)
 
 
-def _reduce(loss: Array, mask: Array | None, reduction: str, batch_ndim: int, xp: Namespace) -> Array:
+def _inner_axes(weight_shape: tuple[int, ...], reduction: str, batch_ndim: int) -> tuple[int, ...]:
+    """The trailing axes a weight broadcasts over and the reduction sums anyway (none for ``"none"``)."""
+    ndim = len(weight_shape)
+    first = ndim
+    while first > 0 and weight_shape[first - 1] == 1:
+        first -= 1
+    if reduction == "per_sample":
+        first = max(first, batch_ndim)
+    return tuple(range(first, ndim)) if first > 0 else ()
+
+
+def _size(x: Array, axes: tuple[int, ...]) -> int:
+    n = 1
+    for axis in axes:
+        n *= int(x.shape[axis])
+    return n
+
+
+def _reduce(
+    loss: Array, mask: Array | None, reduction: str, batch_ndim: int, xp: Namespace, *, repeat: int = 1
+) -> Array:
     ndim = loss.ndim
     if reduction == "per_sample" and not 0 <= batch_ndim <= ndim:
         msg = f"batch_ndim must be between 0 and pred.ndim={ndim}, got {batch_ndim}"
@@ -114,7 +145,6 @@ def _reduce(loss: Array, mask: Array | None, reduction: str, batch_ndim: int, xp
     if reduction == "sum":
         return total
     # valid count = (mask entries summed) x (sizes of the axes the mask broadcasts over)
-    repeat = 1
     for axis in axes:
         if mask is None or mask.shape[axis] == 1:
             repeat *= int(loss.shape[axis])

@@ -174,9 +174,13 @@ def as_weighting(weighting: Weighting | str, /, *, name: str = "weighting") -> W
             valid = ", ".join(map(repr, POLICIES))
             msg = f"unknown {name} {weighting!r}; valid values are a Weighting or a policy name: {valid}"
             raise ValueError(msg)
-        return Weighting(policy=weighting)
+        return _BY_POLICY[weighting]
     msg = f"{name} must be a Weighting or a policy name, got {type(weighting).__name__}"
     raise TypeError(msg)
+
+
+#: the Weighting each policy name stands for, built once (they are frozen)
+_BY_POLICY: dict[str, Weighting] = {policy: Weighting(policy=policy) for policy in POLICIES}
 
 
 def _levels(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | None) -> tuple[Levels, Namespace]:
