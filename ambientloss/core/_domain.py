@@ -48,21 +48,25 @@ def inside(level: Array, schedule: Schedule) -> Array:
     return (level >= schedule.lower) & below_top  # False at NaN
 
 
-def admissible_mask(s: Array, m: Array, sched: Schedule, *, strict: bool, velocity: bool) -> Array:
+def admissible_mask(
+    s: Array, m: Array, sched: Schedule, *, strict: bool, velocity: bool, bounds: tuple[Array, Array] | None = None
+) -> Array:
     """Every condition on a level pair in one boolean array (False at NaN).
 
     ``m >= lower``, ``s > m`` (or ``s == m == 0`` when not strict) and ``s <= upper`` imply that both
     levels lie in the domain, so five comparisons cover what the detailed checks report one by one.
+    ``bounds``: for a domain ``[0, upper]``, arrays holding 0 and ``upper`` in place of the numbers, the
+    same comparisons array against array (cheaper per call in eager PyTorch).
     """
-    order = (s > m) if strict else ((s > m) | ((s == m) & (m == 0)))
-    upper = sched.upper
-    if not math.isfinite(upper):
+    lower, upper = (sched.lower, sched.upper) if bounds is None else bounds
+    order = (s > m) if strict else ((s > m) | ((s == m) & (m == (0 if bounds is None else lower))))
+    if not math.isfinite(sched.upper):
         top = s < math.inf
     elif velocity and sched.velocity_singular_at_upper:
         top = s < upper
     else:
         top = s <= upper
-    return (m >= sched.lower) & order & top
+    return (m >= lower) & order & top
 
 
 def explain(s: Array, m: Array, sched: Schedule, xp: Namespace, *, strict: bool, velocity: bool) -> None:

@@ -36,7 +36,7 @@ from .arrays import (
     values_readable,
 )
 from .buffer import Buffer, as_buffer, buffer_threshold
-from .schedules import Schedule, get_schedule
+from .schedules import VP, Schedule, get_schedule
 
 __all__ = ["Levels"]
 
@@ -214,6 +214,14 @@ class Levels:
             cache["root"] = self._exact(self.b_t, self.xp.sqrt(self._unit_gap()))
         return cache["root"]
 
+    def _squares(self) -> tuple[Array, Array]:
+        """``(a_m^2, b_t^2)``, shared by the noise coefficient and the weights (VP: ``(1 - m)(1 + m)``, no root)."""
+        cache = self._cache
+        if "squares" not in cache:
+            a_m2 = cache["a_m2"] if "a_m2" in cache else self.a_m * self.a_m
+            cache["squares"] = a_m2, self.b_t * self.b_t
+        return cache["squares"]  # type: ignore[no-any-return]
+
     def _noise(self) -> tuple[Array, Array]:
         """``(sqrt(D), a_m b_t / sqrt(D))``: the kernel's spread and the epsilon coefficient (``b_t`` and 1 if clean).
 
@@ -223,8 +231,8 @@ class Levels:
         """
         cache = self._cache
         if "noise" not in cache:
-            ab = self.a_m * self.b_t  # sqrt((ab * ab) / gap), not ab / root: XLA makes that ab * rsqrt
-            cache["noise"] = self._root(), self._exact(self._one, self.xp.sqrt((ab * ab) / self._unit_gap()))
+            a_m2, b_t2 = self._squares()  # sqrt(a_m^2 b_t^2 / gap), not a_m b_t / root: XLA makes that a rsqrt
+            cache["noise"] = self._root(), self._exact(self._one, self.xp.sqrt((a_m2 * b_t2) / self._unit_gap()))
         return cache["noise"]  # type: ignore[no-any-return]
 
     def _kernel(self) -> tuple[Array, Array]:
@@ -301,8 +309,11 @@ def _fill(
     m = as_level(sigma_min, "sigma_min", like, like_name, dtype, xp)
     top = None if sigma_max is None else as_level(sigma_max, "sigma_max", like, like_name, dtype, xp)
     simple = top is None and buf.is_identity
+    # VP levels of one shape (the common case): 0 and 1 as arrays, every operation array against array
+    unit = xp.ones_like(s) if simple and type(sched) is VP and tuple(s.shape) == tuple(m.shape) else None
     if simple:
-        ok, trusted = admissible_mask(s, m, sched, strict=strict, velocity=velocity), m
+        bounds = None if unit is None else (xp.zeros_like(unit), unit)
+        ok, trusted = admissible_mask(s, m, sched, strict=strict, velocity=velocity, bounds=bounds), m
     else:
         ok = s > buffer_threshold(m, buf, sched, xp)
         trusted = m + xp.zeros_like(s)
@@ -318,12 +329,17 @@ def _fill(
         if simple:
             explain(s, m, sched, xp, strict=strict, velocity=velocity)
         explain_usable(s, m, top, buf, sched, xp, velocity=velocity)
-    a_t, b_t = sched.coefficients(s, xp)
-    a_m, b_m = sched.coefficients(trusted, xp)
-    gap = sched.gap(s, trusted, xp)
+    if unit is None:
+        a_t, b_t = sched.coefficients(s, xp)
+        a_m, b_m = sched.coefficients(trusted, xp)
+        one = xp.ones_like(gap := sched.gap(s, trusted, xp))
+        clean = trusted == 0
+    else:  # VP's coefficients, the same operations with 1 as an array: bit-identical
+        a_t, b_t = xp.sqrt((unit - s) * (unit + s)), s
+        a_m2 = (unit - m) * (unit + m)  # exactly 1 at a clean entry
+        a_m, b_m = xp.sqrt(a_m2), m
+        one, gap, clean = unit, sched.gap(s, m, xp), m == bounds[0]  # type: ignore[index]
     # a clean entry is a_m = 1, b_m = 0, D = b_t * b_t, set whatever the schedule (or a backend's sqrt) gives
-    clean = trusted == 0
-    one = xp.ones_like(gap)
     a_m = xp.where(clean, one, a_m)
     if not sched.exact_at_zero:  # b(0) == 0 and gap(s, 0) == b_t * b_t exactly otherwise
         b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
@@ -335,7 +351,7 @@ def _fill(
         nan = xp.full_like(gap, math.nan)
         gap = xp.where(ok, gap, nan)
     values: tuple[Any, ...] = (s, m, top, trusted, ok, a_t, b_t, a_m, b_m, gap, sched, buf, kind, dtype, xp)
-    values += (checked, clean, one, nan, {})
+    values += (checked, clean, one, nan, {} if unit is None else {"a_m2": a_m2})
     lv.__dict__.update(zip(_FIELDS, values, strict=True))  # one call; __setattr__ refuses every later change
 
 

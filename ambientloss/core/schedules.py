@@ -44,6 +44,8 @@ class Schedule:
     #: whether :meth:`gap` is positive for every pair ``level > level_min`` in floating point (a factored form
     #: exact to a few ulp); otherwise ``D`` is only as accurate as ``a`` and ``b``, and is checked for sign
     exact_gap: bool = False
+    #: whether ``a^2 + b^2 == 1`` identically (in exact arithmetic): variance preserving
+    unit_norm: bool = False
 
     def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         """Return ``(a, b)`` at ``level``."""
@@ -87,6 +89,7 @@ class VP(Schedule):
     name = "vp"
     exact_at_zero = True
     exact_gap = True
+    unit_norm = True
     velocity_singular_at_upper = True
 
     def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:

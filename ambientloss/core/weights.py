@@ -277,9 +277,13 @@ def loss_weight(
     lv, xp = _levels(sigma, sigma_min, schedule, xp)
     clean = lv._clean  # trusted level 0: a clean sample, or one on the low-noise branch
     one = lv._one
-    a_m2, b_t2, b_m2 = lv.a_m * lv.a_m, lv.b_t * lv.b_t, lv.b_m * lv.b_m
+    a_m2, b_t2 = lv._squares()
     sd2 = sigma_data * sigma_data
-    if policy == "inverse_variance":  # multiplying by sd2 == 1 is exact: skipped
+    if policy == "inverse_variance" and sd2 == 1 and lv.schedule.unit_norm:  # a_m^2 + b_m^2 = 1 (VP)
+        # D with 1 at clean entries, where b_t^2 <= a_t^2 + b_t^2 = 1 makes the ratio >= 1 (inf if b_t^2 is 0): 1
+        w = xp.minimum(lv._unit_gap() / b_t2, one)
+    elif policy == "inverse_variance":  # multiplying by sd2 == 1 is exact: skipped
+        b_m2 = lv.b_m * lv.b_m
         rho = (lv.gap * sd2 if sd2 != 1 else lv.gap) / (b_t2 * ((sd2 * a_m2 if sd2 != 1 else a_m2) + b_m2))
         w = xp.where(clean, one, xp.minimum(rho, one))  # rho <= 1 exactly, not up to rounding
     elif policy == "x_tmin":
