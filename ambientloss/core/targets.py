@@ -220,6 +220,8 @@ def ambient_pair(
     if isinstance(sigma, Levels):
         lv, noise = sigma, data_after_levels(sigma_min, noise, "noise")
         lv._require(kind, schedule=schedule)
+        if xp is None and type(x_tmin) is type(lv.sigma) and type(noise) is type(lv.sigma):
+            xp = lv.xp  # arrays of the levels' own type: their namespace, without looking it up again
         xp = check_data({"x_tmin": x_tmin, "noise": noise}, {}, xp)
     else:
         noise = data_after_levels(noise, None, "noise")
