@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,12 +126,17 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 @pytest.fixture
 def one_torch_thread() -> Any:
-    """Torch on one intra-op thread for the test (its threads stall when other processes hold the cores)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
+    """Torch on one intra-op thread for the test (its threads stall when other processes hold the cores);
+    torch's global generator, which a test may seed, is restored afterwards."""
+    if importlib.util.find_spec("torch") is None:
         yield
         return
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.set_num_threads(before)

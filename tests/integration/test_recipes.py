@@ -29,28 +29,12 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest on one thread (and do not compete with parallel test workers).
-
-    The recipes seed torch's global generator (``torch.manual_seed``); it is restored afterwards.
-    """
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _finite(losses: list[float]) -> None:
     assert len(losses) == STEPS
     assert all(math.isfinite(v) for v in losses)
 
 
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("scheduler", ["ddpm", "ddim"])
 @pytest.mark.parametrize("prediction", ["epsilon", "sample", "v_prediction"])
 def test_diffusers_ddpm(prediction, scheduler):
@@ -58,27 +42,27 @@ def test_diffusers_ddpm(prediction, scheduler):
     _finite(_load("diffusers_ddpm").main(prediction, scheduler, steps=STEPS, batch_size=16))
 
 
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 def test_diffusers_flow_matching():
     pytest.importorskip("diffusers")
     _finite(_load("diffusers_flow_matching").main(steps=STEPS, batch_size=16))
 
 
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("prediction", ["epsilon", "sample"])
 def test_lerobot_diffusion(prediction):
     pytest.importorskip("diffusers")
     _finite(_load("lerobot_diffusion").main(prediction, steps=STEPS, batch_size=16))
 
 
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("prediction", ["epsilon", "sample"])
 def test_diffusion_policy_inpainting(prediction):
     pytest.importorskip("diffusers")
     _finite(_load("diffusion_policy_inpainting").main(prediction, steps=STEPS, batch_size=16))
 
 
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("weighting", ["inverse_variance", "ambient_o", "none"])
 def test_edm_ve(weighting):
     _finite(_load("edm_ve").main(weighting, steps=STEPS, batch_size=16))
@@ -90,7 +74,7 @@ def test_jax_optax():
     _finite(_load("jax_optax").main(steps=STEPS, batch_size=16))
 
 
-def test_lerobot_per_sample_losses_follow_the_padding_mask(one_thread):
+def test_lerobot_per_sample_losses_follow_the_padding_mask(one_torch_thread):
     """``reduction="none"`` gives one loss per sample, each the mean over that sample's valid entries."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("diffusers")
@@ -117,7 +101,7 @@ def test_lerobot_per_sample_losses_follow_the_padding_mask(one_thread):
     torch.testing.assert_close(mean, (per_sample * valid).sum() / valid.sum())
 
 
-def test_recipes_run_as_scripts(monkeypatch, capsys, one_thread):
+def test_recipes_run_as_scripts(monkeypatch, capsys, one_torch_thread):
     """``python examples/recipes/<name>.py --steps N`` works: the script entry point, not just ``main``."""
     pytest.importorskip("diffusers")
     monkeypatch.setattr(sys, "argv", ["diffusers_ddpm.py", "--steps", "2", "--prediction", "v_prediction"])

@@ -16,20 +16,6 @@ from lerobot.configs.types import FeatureType, PolicyFeature  # noqa: E402
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig  # noqa: E402
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread (the machine is shared, tiny models run fastest so); the global generator is restored."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 STATE, ENV, ACTION_DIM, HORIZON, N_OBS = 4, 6, 2, 16, 2
 SMALL = (32, 64)  # 0.5 M parameters: the training tests
 DEFAULT = (64, 128, 256)  # 4.4 M parameters: the golden tests
@@ -52,7 +38,7 @@ def config(down_dims=SMALL, image=False, **overrides):
 
 
 def policy(cfg, seed=0):
-    torch.manual_seed(seed)  # LeRobot initialises from the global generator (restored by `one_thread`)
+    torch.manual_seed(seed)  # LeRobot initialises from the global generator (restored by `one_torch_thread`)
     return DiffusionPolicy(cfg)
 
 

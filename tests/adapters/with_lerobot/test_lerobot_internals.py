@@ -23,7 +23,7 @@ from lerobot.utils import constants  # noqa: E402
 
 from ambientloss.adapters.lerobot import _inputs, _internals  # noqa: E402
 
-one_thread = lc.one_thread  # autouse: one torch thread, the global generator restored
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # one torch thread, the global generator restored
 
 INSTALLED = lerobot.__version__
 

@@ -21,7 +21,7 @@ from lerobot_common import ACTION_DIM, DEFAULT, ENV, HORIZON, N_OBS, STATE  # no
 import ambientloss as al  # noqa: E402
 from ambientloss.adapters.lerobot import Annotations, ambient_compute_loss, make_ambient, schedule_of  # noqa: E402
 
-one_thread = lc.one_thread  # autouse: one torch thread, the global generator restored
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # one torch thread, the global generator restored
 
 # ----------------------------------------------------------------------------------------------
 # golden: clean rows are LeRobot's compute_loss

@@ -17,7 +17,7 @@ from host_reads import count_host_reads  # noqa: E402
 import ambientloss as al  # noqa: E402
 from ambientloss.adapters.lerobot import Annotations, ambient_compute_loss  # noqa: E402
 
-one_thread = lc.one_thread  # autouse: one torch thread, the global generator restored
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # one torch thread, the global generator restored
 
 
 @pytest.fixture(scope="module")

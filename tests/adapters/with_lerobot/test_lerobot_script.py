@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from lerobot_common import one_thread  # noqa: F401 (autouse: one torch thread, the global generator restored)
 
 lerobot = pytest.importorskip("lerobot")
 

@@ -23,7 +23,7 @@ from ambientloss.adapters.lerobot import Annotations, ambient_compute_loss, make
 from ambientloss.adapters.torch import truncated_timesteps  # noqa: E402
 from ambientloss.sampling import DiscreteTimesteps  # noqa: E402
 
-one_thread = lc.one_thread  # autouse: one torch thread, the global generator restored
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # one torch thread, the global generator restored
 
 # ----------------------------------------------------------------------------------------------
 # training with LeRobot's preprocessor, policy.forward and select_action
