@@ -21,12 +21,14 @@ torch.Size([4])
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import array_api_compat.torch as xp
 import torch
 from torch import Tensor, nn
 
+from ..annotation import ClassifierQuality, check_classifier, classifier_quality
 from ..annotation._classifier_data import (
     binary_cross_entropy,
     check_positive,
@@ -35,8 +37,9 @@ from ..annotation._classifier_data import (
     sample_levels,
 )
 from ..core.conversions import coefficients, log_snr
+from ..core.noising import add_noise
 
-__all__ = ["NoiseConditionalClassifier", "fit_classifier"]
+__all__ = ["ClassifierFit", "NoiseConditionalClassifier", "fit_classifier", "held_out_quality"]
 
 POOLINGS = ("flatten", "mean", "conv")
 
@@ -173,6 +176,73 @@ class NoiseConditionalClassifier(nn.Module):
         return binary_cross_entropy(self(x_t, sigma), is_corrupt, positive=self.positive, reduction=reduction, xp=xp)
 
 
+@dataclass(frozen=True)
+class ClassifierFit:
+    """What :func:`fit_classifier` did: the loss of every step and the quality on the held-out rows."""
+
+    losses: list[float]  #: the training loss of every step
+    quality: ClassifierQuality | None  #: per-level quality on the held-out rows (``None`` with ``holdout=0``)
+    n_train: tuple[int, int]  #: (clean, corrupt) rows trained on
+    n_held_out: tuple[int, int]  #: (clean, corrupt) rows held out
+
+
+def _split(n: int, holdout: float, g: torch.Generator, device: torch.device, name: str) -> tuple[Tensor, Tensor]:
+    """Indices (train, held out) of ``n`` rows; ``round(holdout n)`` held out, at least one on each side."""
+    k = 0 if holdout == 0 else min(max(round(holdout * n), 1), n - 1)
+    if holdout > 0 and n < 2:
+        msg = f"{name} has {n} row; holding out needs at least 2 (pass holdout=0 to train on every row)"
+        raise ValueError(msg)
+    if k == 0:  # nothing held out: the generator is not drawn from
+        return torch.arange(n, device=device), torch.arange(0, device=device)
+    order = torch.randperm(n, generator=g, device=device)
+    return order[k:], order[:k]
+
+
+def _reinitialise(model: nn.Module, g: torch.Generator) -> None:
+    """Parameters drawn afresh from ``g``, with the laws of PyTorch's defaults (learned positions at 0)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv1d)):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=g)
+                if module.bias is not None:
+                    bound = 1 / math.sqrt(module.weight[0].numel())
+                    nn.init.uniform_(module.bias, -bound, bound, generator=g)
+        if isinstance(model, NoiseConditionalClassifier) and model.pooling == "mean":
+            model.position.zero_()
+
+
+def held_out_quality(
+    model: NoiseConditionalClassifier,
+    clean: Tensor,
+    corrupt: Tensor,
+    levels: Tensor,
+    /,
+    *,
+    generator: torch.Generator,
+    batch_size: int = 4096,
+) -> ClassifierQuality:
+    """Quality of ``model`` on ``clean`` and ``corrupt`` rows noised (one draw each) at every level."""
+    rows = torch.cat([clean, corrupt])
+    labels = torch.cat([torch.zeros(clean.shape[0], dtype=torch.bool), torch.ones(corrupt.shape[0], dtype=torch.bool)])
+    p = torch.empty(levels.shape[0], rows.shape[0], dtype=torch.float64)
+    model.eval()
+    for g_index, level in enumerate(levels):
+        for start in range(0, rows.shape[0], batch_size):
+            x = rows[start : start + batch_size]
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            sigma = torch.full((x.shape[0],), float(level), dtype=x.dtype, device=x.device)
+            x_t = add_noise(x, sigma, noise, schedule=model.schedule, xp=xp)
+            p[g_index, start : start + x.shape[0]] = model.probability(x_t, sigma, probability="corrupt").double().cpu()
+    return classifier_quality(p.numpy(), labels.numpy(), levels.double().cpu().numpy(), schedule=model.schedule)
+
+
+def _quality_levels(levels: Any, base: Any, model: NoiseConditionalClassifier, like: Tensor) -> Tensor:
+    if levels is None:  # the midpoints of the base's deciles: the levels it was trained on, evenly by mass
+        u = (torch.arange(10, dtype=torch.float64) + 0.5) / 10
+        return sample_levels(u, base=base, schedule=model.schedule, xp=xp).to(like.device)
+    return torch.as_tensor(levels, dtype=torch.float64, device=like.device).reshape(-1)
+
+
 def fit_classifier(
     model: NoiseConditionalClassifier,
     clean: Tensor,
@@ -183,14 +253,54 @@ def fit_classifier(
     batch_size: int = 256,
     lr: float = 3e-3,
     base: Any = None,
+    seed: int | None = None,
     generator: torch.Generator | None = None,
-) -> list[float]:
-    """Train ``model`` with Adam on balanced noisy batches; returns the loss of every step.
+    holdout: float = 0.2,
+    quality_levels: Any = None,
+    on_chance: Literal["warn", "raise", "ignore"] = "warn",
+) -> ClassifierFit:
+    """Train ``model`` with Adam on balanced noisy batches, then check it on held-out rows.
 
-    Each step draws ``batch_size`` clean and ``batch_size`` corrupt rows (with replacement), levels
-    from ``base`` (an :mod:`ambientloss.sampling` base, EDM's ``LogNormal()`` by default, converted to
-    the model's schedule by :func:`~ambientloss.annotation.sample_levels`) shared by
-    each clean/corrupt pair, and fresh noise. The default generator is seeded with 0.
+    A fraction ``holdout`` of each class (``round(holdout N)``, at least one row, drawn with the
+    generator) is set aside. Each step draws ``batch_size`` clean and ``batch_size`` corrupt training
+    rows (with replacement), levels from ``base`` (an :mod:`ambientloss.sampling` base, EDM's
+    ``LogNormal()`` by default, converted to the model's schedule by
+    :func:`~ambientloss.annotation.sample_levels`) shared by each clean/corrupt pair, and fresh noise.
+    After training, every held-out row is noised once at each level of ``quality_levels`` and
+    :func:`~ambientloss.annotation.classifier_quality` reports balanced accuracy, ROC AUC and
+    calibration per level; :func:`~ambientloss.annotation.check_classifier` then warns
+    (``ClassifierAtChanceWarning``) or raises, as ``on_chance`` says, when the classifier is at chance at
+    the lowest of them.
+
+    Parameters
+    ----------
+    model : NoiseConditionalClassifier
+        Trained in place (left in eval mode).
+    clean, corrupt : Tensor
+        ``(N, *model.shape)`` rows of each class.
+    steps, batch_size, lr : int, int, float
+        Adam steps, rows of each class per step, learning rate.
+    base : ambientloss.sampling.Base, optional
+        Law of the training levels (``LogNormal()`` when omitted).
+    seed : int, optional
+        Makes the run a function of ``seed`` alone: the model's parameters are drawn afresh (PyTorch's
+        default laws) from a local ``torch.Generator`` seeded with it, which then also draws the
+        split, the batches and the noise. The global random state is neither read nor changed.
+    generator : torch.Generator, optional
+        The generator of the split, the batches and the noise, when ``seed`` is not given (the model
+        is then trained from its current parameters). Default: a new one seeded with 0.
+    holdout : float
+        Fraction in ``[0, 1)`` of each class held out for the quality check; 0 skips the check.
+    quality_levels : array, optional
+        Strictly increasing levels in the model's schedule for the check; by default the midpoints of
+        the deciles of ``base`` (``u = 0.05, 0.15, ..., 0.95``).
+    on_chance : {"warn", "raise", "ignore"}
+        What to do when the classifier is at chance at the lowest quality level.
+
+    Returns
+    -------
+    ClassifierFit
+        ``losses`` (one per step), ``quality`` (``None`` with ``holdout=0``) and the row counts.
 
     Examples
     --------
@@ -199,18 +309,60 @@ def fit_classifier(
     >>> g = torch.Generator().manual_seed(0)
     >>> clean, corrupt = torch.randn(256, 2, generator=g), torch.randn(256, 2, generator=g) + 4
     >>> model = NoiseConditionalClassifier(2, positive="corrupt", hidden=32)
-    >>> losses = fit_classifier(model, clean, corrupt, steps=40, batch_size=32, generator=g)
-    >>> losses[-1] < losses[0]
+    >>> fit = fit_classifier(model, clean, corrupt, steps=40, batch_size=32, seed=0)
+    >>> fit.losses[-1] < fit.losses[0], fit.n_held_out
+    (True, (51, 51))
+    >>> bool(fit.quality.auc[0] > 0.9)                     # at the lowest level the classes barely overlap
     True
     """
     if steps < 1 or batch_size < 1 or not lr > 0:
         msg = f"steps and batch_size must be >= 1 and lr > 0, got steps={steps}, batch_size={batch_size}, lr={lr}"
         raise ValueError(msg)
+    if not 0 <= holdout < 1:
+        msg = f"holdout must be a fraction in [0, 1), got {holdout!r}"
+        raise ValueError(msg)
+    if seed is not None and generator is not None:
+        msg = "give seed or generator, not both (seed makes its own generator)"
+        raise ValueError(msg)
+    if on_chance not in ("warn", "raise", "ignore"):
+        msg = f"on_chance must be 'warn', 'raise' or 'ignore', got {on_chance!r}"
+        raise ValueError(msg)
     for name, data in (("clean", clean), ("corrupt", corrupt)):
         if data.ndim < 1 or data.shape[0] < 1 or tuple(data.shape[1:]) != model.shape:
             msg = f"{name} must have shape (N, {', '.join(map(str, model.shape))}) with N >= 1, got {tuple(data.shape)}"
             raise ValueError(msg)
-    g = generator if generator is not None else torch.Generator(device=clean.device).manual_seed(0)
+    device = clean.device
+    if seed is not None:
+        g = torch.Generator(device=device).manual_seed(int(seed))
+        _reinitialise(model, g)
+    else:
+        g = generator if generator is not None else torch.Generator(device=device).manual_seed(0)
+    levels = _quality_levels(quality_levels, base, model, clean) if holdout > 0 else None
+    train_clean, held_clean = _split(clean.shape[0], holdout, g, device, "clean")
+    train_corrupt, held_corrupt = _split(corrupt.shape[0], holdout, g, device, "corrupt")
+    losses = _train(model, clean[train_clean], corrupt[train_corrupt], steps, batch_size, lr, base, g)
+    quality = None
+    if levels is not None:
+        quality = held_out_quality(model, clean[held_clean], corrupt[held_corrupt], levels, generator=g)
+        check_classifier(quality, on_chance=on_chance)
+    return ClassifierFit(
+        losses,
+        quality,
+        (int(train_clean.shape[0]), int(train_corrupt.shape[0])),
+        (int(held_clean.shape[0]), int(held_corrupt.shape[0])),
+    )
+
+
+def _train(
+    model: NoiseConditionalClassifier,
+    clean: Tensor,
+    corrupt: Tensor,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    base: Any,
+    g: torch.Generator,
+) -> list[float]:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     dtype, device = clean.dtype, clean.device
     history = []

@@ -12,6 +12,9 @@ Every name lives here, at ``ambientloss.annotation`` (the modules behind it are 
 * aggregates: buckets, sources and quality-score quantiles.
 * ``sigma_max`` from window classifiers (locality): :func:`sigma_max_from_window_probs`.
 * :class:`Annotation`: levels that carry their schedule.
+* classifier quality: per-level balanced accuracy, ROC AUC and calibration on held-out rows
+  (:func:`classifier_quality`), and the check that warns when the classifier is at chance
+  (:func:`check_classifier`, :class:`ClassifierAtChanceWarning`).
 * at scale: classifier training batches (:func:`classifier_batch`), the per-batch function
   (:class:`BatchAnnotator`) and resumable streaming (:func:`annotate_stream`).
 """
@@ -30,11 +33,13 @@ from ._classifier_data import (
 from ._criteria import sigma_min_from_classifier_mean, sigma_min_from_tv, total_variation_estimate
 from ._engine import CallCount
 from ._grids import ddpm_timestep_grid, edm_lognormal_grid, vp_uniform_grid
+from ._quality import ClassifierQuality, check_classifier, classifier_quality
 from ._selection import RULES, SELECTION_PRESETS, ema, select_sigma_min, select_with_preset
 from ._sigma_max import SIGMA_MAX_TABLES, WindowTable, sigma_max_from_window_probs
 from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
 from ._trajectories import classifier_trajectory
 from ._units import Annotation
+from ._warnings import ClassifierAtChanceWarning
 
 __all__ = [
     "CLASSES",
@@ -47,7 +52,9 @@ __all__ = [
     "Annotation",
     "BatchAnnotator",
     "CallCount",
+    "ClassifierAtChanceWarning",
     "ClassifierBatch",
+    "ClassifierQuality",
     "StreamResult",
     "WindowTable",
     "adaptive_sigma_min",
@@ -55,8 +62,10 @@ __all__ = [
     "binary_cross_entropy",
     "bisection_cost",
     "bucket_sigma_min",
+    "check_classifier",
     "class_probability",
     "classifier_batch",
+    "classifier_quality",
     "classifier_trajectory",
     "ddpm_timestep_grid",
     "edm_lognormal_grid",

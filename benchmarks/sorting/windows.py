@@ -80,7 +80,7 @@ def annotate_sigma_max(
                                                sigma_data=float(clean.std()))
         g = torch.Generator().manual_seed(seed + w)
         fit_classifier(model, clean, low_rows.reshape(-1, clean.shape[-1]), steps=steps, batch_size=batch_size,
-                       base=LogNormal(-3.0, 1.0), generator=g)
+                       base=LogNormal(-3.0, 1.0), generator=g, holdout=0)  # every row trains, as recorded
         n, k = low_rows.shape[:2]
         flat = low_rows.reshape(n * k, -1)
         p = torch.cat([model.probability(b, level, probability="clean") for b in flat.split(8192)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -173,6 +174,7 @@ def test_label_convention_is_never_guessed():
 
 torch = pytest.importorskip("torch")
 from ambientloss.adapters.torch_classifier import NoiseConditionalClassifier, fit_classifier  # noqa: E402
+from ambientloss.annotation import ClassifierAtChanceWarning  # noqa: E402
 
 
 @pytest.fixture
@@ -200,7 +202,10 @@ def test_classifier_learns_the_bayes_accuracy(one_thread, shape, pooling):
     with torch.random.fork_rng(devices=[]):  # seeded initial weights; the global generator is left alone
         torch.manual_seed(0)
         model = NoiseConditionalClassifier(shape, positive="corrupt", hidden=64, pooling=pooling)
-    losses = fit_classifier(model, clean, corrupt, steps=400, base=LogNormal(mean=0.0, std=2.0), generator=g)
+    fit = fit_classifier(model, clean, corrupt, steps=400, base=LogNormal(mean=0.0, std=2.0), generator=g, holdout=0)
+    assert fit.quality is None
+    assert fit.n_train == (4096, 4096)
+    losses = fit.losses
     assert np.mean(losses[-20:]) < math.log(2) - 0.2  # chance level is log 2
     n = 20000
     for s in (0.05, 0.6, 0.95, 0.999):
@@ -257,6 +262,14 @@ def test_classifier_bad_input():
         fit_classifier(model, torch.zeros(3, 5), torch.zeros(3, 4), steps=1)
     with pytest.raises(ValueError, match="steps and batch_size must be >= 1"):
         fit_classifier(model, torch.zeros(3, 4), torch.zeros(3, 4), steps=0)
+    with pytest.raises(ValueError, match=r"holdout must be a fraction in \[0, 1\), got 1"):
+        fit_classifier(model, torch.zeros(3, 4), torch.zeros(3, 4), steps=1, holdout=1)
+    with pytest.raises(ValueError, match="clean has 1 row; holding out needs at least 2"):
+        fit_classifier(model, torch.zeros(1, 4), torch.zeros(3, 4), steps=1)
+    with pytest.raises(ValueError, match="give seed or generator, not both"):
+        fit_classifier(model, torch.zeros(3, 4), torch.zeros(3, 4), steps=1, seed=0, generator=torch.Generator())
+    with pytest.raises(ValueError, match="on_chance must be"):
+        fit_classifier(model, torch.zeros(3, 4), torch.zeros(3, 4), steps=1, on_chance="shout")
 
 
 def test_classifier_takes_half_precision_input_with_full_precision_levels():
@@ -264,3 +277,71 @@ def test_classifier_takes_half_precision_input_with_full_precision_levels():
     x = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
     sigma = torch.tensor([0.1, 0.5, 0.999])
     torch.testing.assert_close(model(x.bfloat16(), sigma), model(x.bfloat16().float(), sigma))
+
+
+# --- held-out quality and the seed --------------------------------------------------------------------
+
+
+def _two_gaussians(gap, n=1000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g) + torch.tensor([gap, 0.0])
+
+
+def test_fit_is_a_function_of_the_seed_and_leaves_the_global_generator_alone(one_thread):
+    clean, corrupt = _two_gaussians(3.0, n=200)
+    fits, params = [], []
+    for seed in (5, 5, 6):
+        model = NoiseConditionalClassifier(2, positive="corrupt", hidden=16)  # a different init each time
+        before = torch.random.get_rng_state()
+        fits.append(fit_classifier(model, clean, corrupt, steps=20, batch_size=32, seed=seed))
+        assert torch.equal(torch.random.get_rng_state(), before)
+        params.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    assert fits[0].losses == fits[1].losses
+    assert torch.equal(params[0], params[1])
+    np.testing.assert_array_equal(fits[0].quality.auc, fits[1].quality.auc)
+    assert fits[0].losses != fits[2].losses
+    assert fits[0].n_held_out == (40, 40)  # round(0.2 * 200)
+    assert fits[0].n_train == (160, 160)
+
+
+def test_a_separating_classifier_passes_the_check(one_thread):
+    """Gaussians 4 apart, seed 0, 300 steps, 200 held-out rows per class: no warning.
+
+    At the lowest level (the base's 5 % quantile, s = 0.042) the Bayes AUC is Phi(4 a / sqrt(2)) = 0.998;
+    the held-out AUC must exceed 0.95 (the chance margin is 0.087).
+    """
+    clean, corrupt = _two_gaussians(4.0)
+    model = NoiseConditionalClassifier(2, positive="corrupt", hidden=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = fit_classifier(model, clean, corrupt, steps=300, seed=0)
+    q = fit.quality
+    assert (q.n_clean, q.n_corrupt) == (200, 200)
+    assert q.levels.shape == (10,)
+    assert np.all(np.diff(q.levels) > 0)
+    assert q.auc[0] > 0.95  # Bayes AUC at s <= 0.05: Phi(4 / sqrt(2)) = 0.998
+    assert not q.at_chance()[0]
+    assert q.auc[0] >= q.auc[-1]  # separation falls with the noise level
+
+
+def test_a_chance_classifier_is_named(one_thread):
+    """Clean and corrupt rows from one law: no classifier can do better than chance (seed 0)."""
+    clean, corrupt = _two_gaussians(0.0)
+    model = NoiseConditionalClassifier(2, positive="corrupt", hidden=16)
+    with pytest.warns(ClassifierAtChanceWarning, match="either|Either") as record:
+        fit = fit_classifier(model, clean, corrupt, steps=30, seed=0)
+    message = str(record[0].message)
+    assert "clean-like" in message or "look clean" in message
+    assert "Train it longer" in message
+    assert fit.quality.at_chance()[0]
+    with pytest.raises(ValueError, match="cannot tell clean from corrupt"):
+        fit_classifier(model, clean, corrupt, steps=30, seed=0, on_chance="raise")
+
+
+def test_quality_levels_can_be_given(one_thread):
+    clean, corrupt = _two_gaussians(4.0, n=100)
+    model = NoiseConditionalClassifier(2, positive="corrupt", hidden=16)
+    fit = fit_classifier(model, clean, corrupt, steps=100, seed=1, quality_levels=[0.0, 0.5, 0.999])
+    np.testing.assert_array_equal(fit.quality.levels, [0.0, 0.5, 0.999])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        fit_classifier(model, clean, corrupt, steps=1, seed=1, quality_levels=[0.5, 0.1])
