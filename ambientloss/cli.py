@@ -193,7 +193,55 @@ def _annotate(args: argparse.Namespace) -> int:
     finite = sigma_min[np.isfinite(sigma_min)]
     summary = f": min {finite.min():.6g}, median {np.median(finite):.6g}, max {finite.max():.6g}" if finite.size else ""
     print(f"wrote {sigma_min.size} sigma_min values in {to_units.name!r} units to {args.output}{summary}")
+    if args.report is None:
+        return 0
+    try:
+        took_fallback = np.isinf(np.asarray(select_sigma_min(probs, grid, **(options | {"fallback": "inf"}))))
+        paths = _write_report(args, sigma_min, to_units, took_fallback)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        print(f"ambientloss annotate: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote the annotation report to {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+_BASES = ("lognormal", "uniform_vp", "logit_normal")
+
+
+def _load_sources(path: str, n: int) -> Any:
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        detail = "" if "pickle" in str(exc) else f" ({exc})"
+        msg = f"sources file {path!r} is not a readable .npy array of labels{detail}"
+        raise ValueError(msg) from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuU" or arr.shape != (n,):
+        got = f"shape {arr.shape}, dtype {arr.dtype}" if isinstance(arr, np.ndarray) else "an .npz archive"
+        msg = f"sources file {path!r} must hold ({n},) integer or string labels, one per sample; got {got}"
+        raise ValueError(msg)
+    return arr
+
+
+def _write_report(args: argparse.Namespace, sigma_min: Any, units: Any, took_fallback: Any) -> dict[str, Any]:
+    from .annotation import ClassifierQuality, annotation_report
+    from .sampling import LogitNormal, LogNormal, UniformVP
+
+    quality = None
+    if args.quality is not None:
+        try:
+            with open(args.quality) as f:
+                quality = ClassifierQuality.from_json(f.read())
+        except OSError as exc:
+            msg = f"cannot read the classifier quality {args.quality!r}: {exc.strerror}"
+            raise ValueError(msg) from None
+    sources = None if args.sources is None else _load_sources(args.sources, sigma_min.shape[0])
+    base = {"lognormal": LogNormal, "uniform_vp": UniformVP, "logit_normal": LogitNormal}[args.base]()
+    report = annotation_report(
+        sigma_min, sources=sources, schedule=units, base=base, quality=quality, took_fallback=took_fallback
+    )
+    return report.write(args.report)
 
 
 def _add_annotate(sub: argparse._SubParsersAction) -> None:
@@ -248,6 +296,27 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
     )
     annotate.add_argument(
         "--to-units", help="convert the result to this schedule through the schedule-free level b/a (default: --units)"
+    )
+    annotate.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write the annotation report to DIR: report.md (table), report.png (figure) and report.json "
+        "(needs matplotlib for the figure)",
+    )
+    annotate.add_argument(
+        "--sources", metavar="SOURCES.npy", help="the report's per-sample source labels, integers or strings, (N,)"
+    )
+    annotate.add_argument(
+        "--quality",
+        metavar="QUALITY.json",
+        help="held-out classifier quality for the report (ClassifierQuality.to_json, e.g. of fit_classifier's)",
+    )
+    annotate.add_argument(
+        "--base",
+        choices=_BASES,
+        default="lognormal",
+        help="the report's base distribution of training levels, for each source's admissible mass: lognormal "
+        "(EDM's, default), uniform_vp or logit_normal, with default parameters",
     )
     annotate.set_defaults(func=_annotate)
 

@@ -15,6 +15,8 @@ Every name lives here, at ``ambientloss.annotation`` (the modules behind it are 
 * classifier quality: per-level balanced accuracy, ROC AUC and calibration on held-out rows
   (:func:`classifier_quality`), and the check that warns when the classifier is at chance
   (:func:`check_classifier`, :class:`ClassifierAtChanceWarning`).
+* the report: levels per source, never-usable fractions, training signal and classifier quality as a
+  table, a figure and JSON (:func:`annotation_report`).
 * at scale: classifier training batches (:func:`classifier_batch`), the per-batch function
   (:class:`BatchAnnotator`) and resumable streaming (:func:`annotate_stream`).
 """
@@ -34,6 +36,7 @@ from ._criteria import sigma_min_from_classifier_mean, sigma_min_from_tv, total_
 from ._engine import CallCount
 from ._grids import ddpm_timestep_grid, edm_lognormal_grid, vp_uniform_grid
 from ._quality import ClassifierQuality, check_classifier, classifier_quality
+from ._report import AnnotationReport, annotation_report
 from ._selection import RULES, SELECTION_PRESETS, ema, select_sigma_min, select_with_preset
 from ._sigma_max import SIGMA_MAX_TABLES, WindowTable, sigma_max_from_window_probs
 from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
@@ -50,6 +53,7 @@ __all__ = [
     "SIGMA_MAX_TABLES",
     "AdaptiveResult",
     "Annotation",
+    "AnnotationReport",
     "BatchAnnotator",
     "CallCount",
     "ClassifierAtChanceWarning",
@@ -59,6 +63,7 @@ __all__ = [
     "WindowTable",
     "adaptive_sigma_min",
     "annotate_stream",
+    "annotation_report",
     "binary_cross_entropy",
     "bisection_cost",
     "bucket_sigma_min",
