@@ -58,8 +58,13 @@ def _cdf_panel(ax: Any, report: AnnotationReport) -> None:
 def _signal_panel(ax: Any, report: AnnotationReport) -> None:
     rows = [s for s in report.sources if not (s.name == "all" and len(report.sources) > 1)]
     y = np.arange(len(rows))
-    ax.barh(y - 0.2, [s.share for s in rows], height=0.4, label="share of signal")
-    ax.barh(y + 0.2, [s.never_usable for s in rows], height=0.4, color="tab:red", label="never usable")
+    bars = [([s.share for s in rows], "tab:blue", "share of signal")]
+    bars.append(([s.never_usable for s in rows], "tab:red", "never usable"))
+    if all(s.n_fallback is not None for s in rows):
+        bars.append(([(s.n_fallback or 0) / s.n for s in rows], "tab:orange", "no level found"))
+    height = 0.8 / len(bars)
+    for k, (values, color, label) in enumerate(bars):
+        ax.barh(y - 0.4 + height * (k + 0.5), values, height=height, color=color, label=label)
     ax.set_yticks(y, [s.name for s in rows])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)

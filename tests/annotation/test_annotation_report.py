@@ -201,3 +201,29 @@ def test_matplotlib_is_imported_only_to_draw():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_example_script_writes_the_figure_and_json(tmp_path, capsys):
+    """``examples/annotation_report.py`` (the figure of the docs) runs end to end: seed 0, 200 steps."""
+    pytest.importorskip("matplotlib")
+    torch = pytest.importorskip("torch")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "annotation_report.py"
+    spec = importlib.util.spec_from_file_location("annotation_report_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        paths = module.main(tmp_path, steps=200)
+    finally:
+        torch.set_num_threads(threads)
+    assert paths["figure"].read_bytes().startswith(PNG)
+    data = json.loads(paths["json"].read_text())
+    assert [s["name"] for s in data["sources"]] == ["clean", "sim", "web", "all"]
+    assert data["at_chance"] is False
+    assert "## Classifier quality (held out: 200 clean, 400 corrupt)" in capsys.readouterr().out
