@@ -148,6 +148,7 @@ def _load_npy(path: str, name: str) -> Any:
 
 def _annotate(args: argparse.Namespace) -> int:
     import os
+    import warnings
 
     import numpy as np
 
@@ -196,7 +197,9 @@ def _annotate(args: argparse.Namespace) -> int:
     if args.report is None:
         return 0
     try:
-        took_fallback = np.isinf(np.asarray(select_sigma_min(probs, grid, **(options | {"fallback": "inf"}))))
+        with warnings.catch_warnings():  # the selection above has said already what this one would say
+            warnings.simplefilter("ignore")
+            took_fallback = np.isinf(np.asarray(select_sigma_min(probs, grid, **(options | {"fallback": "inf"}))))
         paths = _write_report(args, sigma_min, to_units, took_fallback)
     except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"ambientloss annotate: error: {exc}", file=sys.stderr)

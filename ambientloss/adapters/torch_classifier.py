@@ -21,23 +21,16 @@ torch.Size([4])
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import array_api_compat.torch as xp
 import torch
 from torch import Tensor, nn
 
-from ..annotation import ClassifierQuality, check_classifier, classifier_quality
-from ..annotation._classifier_data import (
-    binary_cross_entropy,
-    check_positive,
-    class_probability,
-    classifier_batch,
-    sample_levels,
-)
+from ..annotation import check_classifier
+from ..annotation._classifier_data import binary_cross_entropy, check_positive, class_probability
 from ..core.conversions import coefficients, log_snr
-from ..core.noising import add_noise
+from ._torch_fit import ClassifierFit, held_out_quality, reinitialise, resolve_levels, split, train
 
 __all__ = ["ClassifierFit", "NoiseConditionalClassifier", "fit_classifier", "held_out_quality"]
 
@@ -176,73 +169,6 @@ class NoiseConditionalClassifier(nn.Module):
         return binary_cross_entropy(self(x_t, sigma), is_corrupt, positive=self.positive, reduction=reduction, xp=xp)
 
 
-@dataclass(frozen=True)
-class ClassifierFit:
-    """What :func:`fit_classifier` did: the loss of every step and the quality on the held-out rows."""
-
-    losses: list[float]  #: the training loss of every step
-    quality: ClassifierQuality | None  #: per-level quality on the held-out rows (``None`` with ``holdout=0``)
-    n_train: tuple[int, int]  #: (clean, corrupt) rows trained on
-    n_held_out: tuple[int, int]  #: (clean, corrupt) rows held out
-
-
-def _split(n: int, holdout: float, g: torch.Generator, device: torch.device, name: str) -> tuple[Tensor, Tensor]:
-    """Indices (train, held out) of ``n`` rows; ``round(holdout n)`` held out, at least one on each side."""
-    k = 0 if holdout == 0 else min(max(round(holdout * n), 1), n - 1)
-    if holdout > 0 and n < 2:
-        msg = f"{name} has {n} row; holding out needs at least 2 (pass holdout=0 to train on every row)"
-        raise ValueError(msg)
-    if k == 0:  # nothing held out: the generator is not drawn from
-        return torch.arange(n, device=device), torch.arange(0, device=device)
-    order = torch.randperm(n, generator=g, device=device)
-    return order[k:], order[:k]
-
-
-def _reinitialise(model: nn.Module, g: torch.Generator) -> None:
-    """Parameters drawn afresh from ``g``, with the laws of PyTorch's defaults (learned positions at 0)."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (nn.Linear, nn.Conv1d)):
-                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=g)
-                if module.bias is not None:
-                    bound = 1 / math.sqrt(module.weight[0].numel())
-                    nn.init.uniform_(module.bias, -bound, bound, generator=g)
-        if isinstance(model, NoiseConditionalClassifier) and model.pooling == "mean":
-            model.position.zero_()
-
-
-def held_out_quality(
-    model: NoiseConditionalClassifier,
-    clean: Tensor,
-    corrupt: Tensor,
-    levels: Tensor,
-    /,
-    *,
-    generator: torch.Generator,
-    batch_size: int = 4096,
-) -> ClassifierQuality:
-    """Quality of ``model`` on ``clean`` and ``corrupt`` rows noised (one draw each) at every level."""
-    rows = torch.cat([clean, corrupt])
-    labels = torch.cat([torch.zeros(clean.shape[0], dtype=torch.bool), torch.ones(corrupt.shape[0], dtype=torch.bool)])
-    p = torch.empty(levels.shape[0], rows.shape[0], dtype=torch.float64)
-    model.eval()
-    for g_index, level in enumerate(levels):
-        for start in range(0, rows.shape[0], batch_size):
-            x = rows[start : start + batch_size]
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-            sigma = torch.full((x.shape[0],), float(level), dtype=x.dtype, device=x.device)
-            x_t = add_noise(x, sigma, noise, schedule=model.schedule, xp=xp)
-            p[g_index, start : start + x.shape[0]] = model.probability(x_t, sigma, probability="corrupt").double().cpu()
-    return classifier_quality(p.numpy(), labels.numpy(), levels.double().cpu().numpy(), schedule=model.schedule)
-
-
-def _quality_levels(levels: Any, base: Any, model: NoiseConditionalClassifier, like: Tensor) -> Tensor:
-    if levels is None:  # the midpoints of the base's deciles: the levels it was trained on, evenly by mass
-        u = (torch.arange(10, dtype=torch.float64) + 0.5) / 10
-        return sample_levels(u, base=base, schedule=model.schedule, xp=xp).to(like.device)
-    return torch.as_tensor(levels, dtype=torch.float64, device=like.device).reshape(-1)
-
-
 def fit_classifier(
     model: NoiseConditionalClassifier,
     clean: Tensor,
@@ -334,13 +260,13 @@ def fit_classifier(
     device = clean.device
     if seed is not None:
         g = torch.Generator(device=device).manual_seed(int(seed))
-        _reinitialise(model, g)
+        reinitialise(model, g)
     else:
         g = generator if generator is not None else torch.Generator(device=device).manual_seed(0)
-    levels = _quality_levels(quality_levels, base, model, clean) if holdout > 0 else None
-    train_clean, held_clean = _split(clean.shape[0], holdout, g, device, "clean")
-    train_corrupt, held_corrupt = _split(corrupt.shape[0], holdout, g, device, "corrupt")
-    losses = _train(model, clean[train_clean], corrupt[train_corrupt], steps, batch_size, lr, base, g)
+    levels = resolve_levels(quality_levels, base, model, clean) if holdout > 0 else None
+    train_clean, held_clean = split(clean.shape[0], holdout, g, device, "clean")
+    train_corrupt, held_corrupt = split(corrupt.shape[0], holdout, g, device, "corrupt")
+    losses = train(model, clean[train_clean], corrupt[train_corrupt], steps, batch_size, lr, base, g)
     quality = None
     if levels is not None:
         quality = held_out_quality(model, clean[held_clean], corrupt[held_corrupt], levels, generator=g)
@@ -351,33 +277,3 @@ def fit_classifier(
         (int(train_clean.shape[0]), int(train_corrupt.shape[0])),
         (int(held_clean.shape[0]), int(held_corrupt.shape[0])),
     )
-
-
-def _train(
-    model: NoiseConditionalClassifier,
-    clean: Tensor,
-    corrupt: Tensor,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    base: Any,
-    g: torch.Generator,
-) -> list[float]:
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    dtype, device = clean.dtype, clean.device
-    history = []
-    model.train()
-    for _ in range(steps):
-        i = torch.randint(clean.shape[0], (batch_size,), generator=g, device=device)
-        j = torch.randint(corrupt.shape[0], (batch_size,), generator=g, device=device)
-        u = torch.rand(batch_size, generator=g, dtype=dtype, device=device)
-        sigma = sample_levels(u, base=base, schedule=model.schedule, xp=xp)
-        noise = torch.randn((2 * batch_size, *model.shape), generator=g, dtype=dtype, device=device)
-        batch = classifier_batch(clean[i], corrupt[j], sigma, noise, schedule=model.schedule, xp=xp)
-        loss = model.loss(batch.x_t, batch.sigma, batch.is_corrupt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        history.append(float(loss.detach()))
-    model.eval()
-    return history

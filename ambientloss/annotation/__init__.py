@@ -42,7 +42,7 @@ from ._sigma_max import SIGMA_MAX_TABLES, WindowTable, sigma_max_from_window_pro
 from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
 from ._trajectories import classifier_trajectory
 from ._units import Annotation
-from ._warnings import ClassifierAtChanceWarning
+from ._warnings import AnnotationWarning, ClassifierAtChanceWarning
 
 __all__ = [
     "CLASSES",
@@ -54,6 +54,7 @@ __all__ = [
     "AdaptiveResult",
     "Annotation",
     "AnnotationReport",
+    "AnnotationWarning",
     "BatchAnnotator",
     "CallCount",
     "ClassifierAtChanceWarning",

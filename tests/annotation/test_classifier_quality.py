@@ -135,3 +135,13 @@ def test_bad_input_names_the_argument():
         check_classifier({"auc": [0.5]})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="one length"):
         ClassifierQuality([0.1, 0.2], [0.5], [0.5], [0.0], n_clean=1, n_corrupt=1)
+
+
+def test_the_warning_is_an_annotation_warning():
+    from ambientloss.annotation import AnnotationWarning
+
+    assert issubclass(ClassifierAtChanceWarning, AnnotationWarning)
+    assert issubclass(AnnotationWarning, UserWarning)
+    q = ClassifierQuality([0.1], [0.5], [0.5], [0.0], n_clean=10, n_corrupt=10)
+    with pytest.warns(AnnotationWarning):
+        check_classifier(q)

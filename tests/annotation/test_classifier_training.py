@@ -304,6 +304,24 @@ def test_fit_is_a_function_of_the_seed_and_leaves_the_global_generator_alone(one
     assert fits[0].n_train == (160, 160)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "conv"])
+def test_the_seed_draws_every_parameter(one_thread, pooling):
+    """Chunk models: two fits with one seed from different initial parameters end identical."""
+    g = torch.Generator().manual_seed(1)
+    clean, corrupt = torch.randn(20, 6, 2, generator=g), torch.randn(20, 6, 2, generator=g) + 1
+    params = []
+    for init in (0, 1):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init)
+            model = NoiseConditionalClassifier((6, 2), positive="corrupt", hidden=8, pooling=pooling)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(init)  # the learned positions too
+        fit_classifier(model, clean, corrupt, steps=2, batch_size=4, seed=3, on_chance="ignore")
+        params.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    assert torch.equal(params[0], params[1])
+
+
 def test_a_separating_classifier_passes_the_check(one_thread):
     """Gaussians 4 apart, seed 0, 300 steps, 200 held-out rows per class: no warning.
 
