@@ -363,3 +363,22 @@ def test_quality_levels_can_be_given(one_thread):
     np.testing.assert_array_equal(fit.quality.levels, [0.0, 0.5, 0.999])
     with pytest.raises(ValueError, match="strictly increasing"):
         fit_classifier(model, clean, corrupt, steps=1, seed=1, quality_levels=[0.5, 0.1])
+
+
+def test_one_seed_gives_one_fit_in_two_processes():
+    """The fit depends on the seed alone, not on the process (hash seeds, global generator state)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; torch.set_num_threads(1); torch.manual_seed(int(__import__('os').getpid()))\n"
+        "from ambientloss.adapters.torch_classifier import NoiseConditionalClassifier, fit_classifier\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "clean, corrupt = torch.randn(100, 2, generator=g), torch.randn(100, 2, generator=g) + 3\n"
+        "fit = fit_classifier(NoiseConditionalClassifier(2, positive='corrupt', hidden=8), clean, corrupt,\n"
+        "                     steps=10, batch_size=16, seed=7)\n"
+        "print(fit.losses, fit.quality.auc.tolist())"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True) for _ in "ab"]
+    assert runs[0].stdout == runs[1].stdout
+    assert runs[0].stdout.startswith("[")
