@@ -215,7 +215,11 @@ def annotation_report(
     lo = _levels(sigma_min, "sigma_min", None)
     n = lo.shape[0]
     hi = None if sigma_max is None else _levels(sigma_max, "sigma_max", n)
-    labels = np.full(n, "all") if sources is None else _host(sources, "sources", n).astype(str)
+    raw = np.full(n, "all") if sources is None else _host(sources, "sources", n)
+    if raw.dtype.kind not in "biuUS":
+        msg = f"sources must be integer or string labels, got dtype {raw.dtype}"
+        raise ValueError(msg)
+    labels = raw.astype(str)
     fallback = None if took_fallback is None else _host(took_fallback, "took_fallback", n)
     if fallback is not None and fallback.dtype != np.bool_:
         msg = f"took_fallback must be booleans, got dtype {fallback.dtype}"
@@ -227,7 +231,7 @@ def annotation_report(
     sched = get_schedule(schedule)
     mass = _masses(lo, hi, sched, base)
     total = float(mass.sum())
-    names = sorted(set(labels.tolist()))
+    names = [str(v) for v in np.unique(raw)]  # in the labels' own order: numbers by value, strings by text
     groups = [(name, labels == name) for name in names] + ([("all", np.ones(n, bool))] if len(names) > 1 else [])
     rows = [
         SourceSummary(

@@ -117,11 +117,18 @@ def test_figure_is_a_png(tmp_path):
         assert len(data) > 10_000
 
 
+def test_numeric_sources_keep_their_order():
+    report = annotation_report(np.array([0.1, 0.2, 0.3]), sources=np.array([10, 9, 10]))
+    assert [s.name for s in report.sources] == ["9", "10", "all"]
+
+
 def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="sigma_min must hold levels >= 0 or inf"):
         annotation_report(np.array([0.1, np.nan]))
     with pytest.raises(ValueError, match=r"sources must be shape \(2,\)"):
         annotation_report(np.array([0.1, 0.2]), sources=["a"])
+    with pytest.raises(ValueError, match="sources must be integer or string labels, got dtype float64"):
+        annotation_report(np.array([0.1, 0.2]), sources=np.array([0.5, 1.5]))
     with pytest.raises(ValueError, match="took_fallback must be booleans"):
         annotation_report(np.array([0.1, 0.2]), took_fallback=np.array([0, 1]))
     with pytest.raises(ValueError, match="quantiles must be numbers in"):
