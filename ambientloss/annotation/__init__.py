@@ -9,7 +9,10 @@ Every name lives here, at ``ambientloss.annotation`` (the modules behind it are 
 * bisection: the monotone rule in ``O(n_draws log G)`` classifier evaluations per sample
   (:func:`adaptive_sigma_min`).
 * criteria: dataset ``sigma_min`` from total variation or the classifier mean.
-* aggregates: buckets, sources and quality-score quantiles.
+* aggregates: buckets, sources and quality-score quantiles; one level per group (a demonstration, a
+  source) with the ``groups=`` / ``pool=`` options of :func:`select_sigma_min` (:data:`POOLS`).
+* soft ambient diffusion: per-sample importance weights of stored low-quality samples
+  (:func:`soft_weights_from_classifier`), instead of per-sample levels.
 * ``sigma_max`` from window classifiers (locality): :func:`sigma_max_from_window_probs`.
 * :class:`Annotation`: levels that carry their schedule.
 * at scale: classifier training batches (:func:`classifier_batch`), the per-batch function
@@ -30,8 +33,9 @@ from ._classifier_data import (
 from ._criteria import sigma_min_from_classifier_mean, sigma_min_from_tv, total_variation_estimate
 from ._engine import CallCount
 from ._grids import ddpm_timestep_grid, edm_lognormal_grid, vp_uniform_grid
-from ._selection import RULES, SELECTION_PRESETS, ema, select_sigma_min, select_with_preset
+from ._selection import POOLS, RULES, SELECTION_PRESETS, ema, select_sigma_min, select_with_preset
 from ._sigma_max import SIGMA_MAX_TABLES, WindowTable, sigma_max_from_window_probs
+from ._soft import soft_weights_from_classifier
 from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
 from ._trajectories import classifier_trajectory
 from ._units import Annotation
@@ -39,6 +43,7 @@ from ._units import Annotation
 __all__ = [
     "CLASSES",
     "MANIFEST",
+    "POOLS",
     "RESULT",
     "RULES",
     "SELECTION_PRESETS",
@@ -69,6 +74,7 @@ __all__ = [
     "sigma_min_by_quality",
     "sigma_min_from_classifier_mean",
     "sigma_min_from_tv",
+    "soft_weights_from_classifier",
     "source_sigma_min",
     "total_variation_estimate",
     "vp_uniform_grid",
