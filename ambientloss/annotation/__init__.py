@@ -8,7 +8,8 @@ Every name lives here, at ``ambientloss.annotation`` (the modules behind it are 
   and ``"monotone"``, :data:`SELECTION_PRESETS`).
 * bisection: the monotone rule in ``O(n_draws log G)`` classifier evaluations per sample
   (:func:`adaptive_sigma_min`).
-* criteria: dataset ``sigma_min`` from total variation or the classifier mean.
+* criteria: dataset ``sigma_min`` from total variation or the classifier mean, or by a validation
+  sweep over candidate levels (:func:`sweep_sigma_min`).
 * aggregates: buckets, sources and quality-score quantiles; one level per group (a demonstration, a
   source) with the ``groups=`` / ``pool=`` options of :func:`select_sigma_min` (:data:`POOLS`).
 * soft ambient diffusion: per-sample importance weights of stored low-quality samples
@@ -37,6 +38,7 @@ from ._selection import POOLS, RULES, SELECTION_PRESETS, ema, select_sigma_min, 
 from ._sigma_max import SIGMA_MAX_TABLES, WindowTable, sigma_max_from_window_probs
 from ._soft import soft_weights_from_classifier
 from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
+from ._sweep import SweepResult, sweep_sigma_min
 from ._trajectories import classifier_trajectory
 from ._units import Annotation
 
@@ -54,6 +56,7 @@ __all__ = [
     "CallCount",
     "ClassifierBatch",
     "StreamResult",
+    "SweepResult",
     "WindowTable",
     "adaptive_sigma_min",
     "annotate_stream",
@@ -76,6 +79,7 @@ __all__ = [
     "sigma_min_from_tv",
     "soft_weights_from_classifier",
     "source_sigma_min",
+    "sweep_sigma_min",
     "total_variation_estimate",
     "vp_uniform_grid",
 ]
