@@ -282,3 +282,17 @@ def test_weight_variance_falls_as_sigma_min_rises():
         z = ((r * r).mean() - want) / ((r * r).std() / math.sqrt(N))
         assert abs(z) < Z_TOL, z
         assert abs(r.mean() - 1) < Z_TOL * r.std() / math.sqrt(N)  # E_q[r] = 1
+
+
+def test_torch_and_jax_keep_their_library_and_dtype():
+    torch = pytest.importorskip("torch")
+    w = al.soft_ambient_weight(torch.tensor([0.5, 0.75, 1.0], dtype=torch.float32), max_weight=2.0)
+    assert isinstance(w, torch.Tensor)
+    assert w.dtype == torch.float32
+    assert w.tolist() == [1.0, 2.0, 2.0]
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    traced = jax.jit(al.soft_ambient_weight)(jnp.array([0.75, 1.5], dtype=jnp.float32))  # no host read: NaN
+    assert traced.dtype == jnp.float32
+    assert float(traced[0]) == 3.0
+    assert bool(jnp.isnan(traced[1]))
