@@ -162,3 +162,14 @@ def test_cli_groups_and_pool(tmp_path, capsys):
     assert "--pool pools the samples of each group: pass --groups" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*base, "--pool", "min"])
+
+
+def test_torch_trajectories_and_labels_pool_in_torch():
+    torch = pytest.importorskip("torch")
+    probs, grid = torch.tensor(steps(), dtype=torch.float32), torch.tensor(GRID, dtype=torch.float32)
+    for pool in ("max", "mean_trajectory", 0.5):
+        got = select_sigma_min(probs, grid, probability="clean", eps=EPS, groups=torch.tensor(DEMO), pool=pool)
+        assert isinstance(got, torch.Tensor)
+        assert got.dtype == torch.float32
+        want = select(steps(), groups=DEMO, pool=pool).astype(np.float32)
+        np.testing.assert_array_equal(got.numpy(), want)
