@@ -110,6 +110,22 @@ def _fallback(value: str) -> str | float:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _pool(value: str) -> str | float:
+    """``--pool``: a pool name or a quantile in [0, 1]."""
+    from .annotation import POOLS
+
+    if value in POOLS:
+        return value
+    try:
+        q = float(value)
+    except ValueError:
+        q = -1.0
+    if not 0.0 <= q <= 1.0:
+        msg = f"expected one of {', '.join(POOLS)} or a quantile in [0, 1], got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return q
+
+
 def _span(value: str) -> int | str:
     """``--ema-span``: a positive integer, or ``none`` to switch a preset's smoothing off."""
     if value == "none":
@@ -124,7 +140,8 @@ def _span(value: str) -> int | str:
     return span
 
 
-def _load_npy(path: str, name: str) -> Any:
+def _load_npy(path: str, name: str, *, labels: bool = False) -> Any:
+    """One floating array from ``path`` (``labels``: also integers, booleans or strings); never unpickles."""
     import numpy as np
 
     try:
@@ -137,12 +154,15 @@ def _load_npy(path: str, name: str) -> Any:
         detail = "" if "pickle" in str(exc) else f" ({exc})"
         msg = f"{name} file {path!r} is not a readable .npy array of numbers{detail}"
     else:
-        if isinstance(arr, np.ndarray) and np.issubdtype(arr.dtype, np.floating):
+        if isinstance(arr, np.ndarray) and (
+            np.issubdtype(arr.dtype, np.floating) or (labels and arr.dtype.kind in "iubU")
+        ):
             return arr
         if not isinstance(arr, np.ndarray):
             arr.close()  # an .npz archive holds an open file
         kind = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else "an .npz archive"
-        msg = f"{name} file {path!r} must hold one floating-point array, got {kind}"
+        what = "array of labels (integers or strings)" if labels else "floating-point array"
+        msg = f"{name} file {path!r} must hold one {what}, got {kind}"
     raise ValueError(msg)
 
 
@@ -177,6 +197,11 @@ def _annotate(args: argparse.Namespace) -> int:
                 f"grid value {float(grid[i])!r} at index {i} is outside the domain "
                 f"[{units.lower}, {units.upper}] of the {units.name!r} schedule; is --units right?"
             )
+            raise ValueError(msg)
+        if args.groups is not None:
+            options |= {"groups": _load_npy(args.groups, "groups", labels=True), "pool": args.pool or "max"}
+        elif args.pool is not None:
+            msg = "--pool pools the samples of each group: pass --groups GROUPS.npy"
             raise ValueError(msg)
         sigma_min = np.asarray(select_sigma_min(probs, grid, **options))
         if to_units.name != units.name:  # a fallback of inf ("never used") stays inf in every schedule
@@ -293,6 +318,18 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
         choices=sorted(SELECTION_PRESETS),
         help="published settings (other options override them): "
         + "; ".join(f"{name}: {kw}" for name, kw in sorted(SELECTION_PRESETS.items())),
+    )
+    annotate.add_argument(
+        "--groups",
+        metavar="GROUPS.npy",
+        help="one group label per sample, shape (N,) (a demonstration, a source; integers or strings): every "
+        "sample of a group gets one sigma_min, pooled by --pool",
+    )
+    annotate.add_argument(
+        "--pool",
+        type=_pool,
+        help="how a group's samples make its level: 'max' (default, conservative: no sample's level drops), "
+        "'median', a quantile in [0, 1], or 'mean_trajectory' (the rule on the group's mean trajectory)",
     )
     annotate.add_argument(
         "--units", default="vp", help="schedule of GRID: vp (default, s in [0, 1]), ve (EDM sigma) or flow (t)"

@@ -8,8 +8,12 @@ Every name lives here, at ``ambientloss.annotation`` (the modules behind it are 
   and ``"monotone"``, :data:`SELECTION_PRESETS`).
 * bisection: the monotone rule in ``O(n_draws log G)`` classifier evaluations per sample
   (:func:`adaptive_sigma_min`).
-* criteria: dataset ``sigma_min`` from total variation or the classifier mean.
-* aggregates: buckets, sources and quality-score quantiles.
+* criteria: dataset ``sigma_min`` from total variation or the classifier mean, or by a validation
+  sweep over candidate levels (:func:`sweep_sigma_min`).
+* aggregates: buckets, sources and quality-score quantiles; one level per group (a demonstration, a
+  source) with the ``groups=`` / ``pool=`` options of :func:`select_sigma_min` (:data:`POOLS`).
+* soft ambient diffusion: per-sample importance weights of stored low-quality samples
+  (:func:`soft_weights_from_classifier`), instead of per-sample levels.
 * ``sigma_max`` from window classifiers (locality): :func:`sigma_max_from_window_probs`.
 * :class:`Annotation`: levels that carry their schedule.
 * classifier quality: per-level balanced accuracy, ROC AUC and calibration on held-out rows
@@ -37,9 +41,11 @@ from ._engine import CallCount
 from ._grids import ddpm_timestep_grid, edm_lognormal_grid, vp_uniform_grid
 from ._quality import ClassifierQuality, check_classifier, classifier_quality
 from ._report import AnnotationReport, annotation_report
-from ._selection import RULES, SELECTION_PRESETS, ema, select_sigma_min, select_with_preset
+from ._selection import POOLS, RULES, SELECTION_PRESETS, ema, select_sigma_min, select_with_preset
 from ._sigma_max import SIGMA_MAX_TABLES, WindowTable, sigma_max_from_window_probs
+from ._soft import soft_weights_from_classifier
 from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
+from ._sweep import SweepResult, sweep_sigma_min
 from ._trajectories import classifier_trajectory
 from ._units import Annotation
 from ._warnings import AnnotationWarning, ClassifierAtChanceWarning
@@ -47,6 +53,7 @@ from ._warnings import AnnotationWarning, ClassifierAtChanceWarning
 __all__ = [
     "CLASSES",
     "MANIFEST",
+    "POOLS",
     "RESULT",
     "RULES",
     "SELECTION_PRESETS",
@@ -61,6 +68,7 @@ __all__ = [
     "ClassifierBatch",
     "ClassifierQuality",
     "StreamResult",
+    "SweepResult",
     "WindowTable",
     "adaptive_sigma_min",
     "annotate_stream",
@@ -84,7 +92,9 @@ __all__ = [
     "sigma_min_by_quality",
     "sigma_min_from_classifier_mean",
     "sigma_min_from_tv",
+    "soft_weights_from_classifier",
     "source_sigma_min",
+    "sweep_sigma_min",
     "total_variation_estimate",
     "vp_uniform_grid",
 ]

@@ -7,7 +7,9 @@ low-noise samples:
 * :func:`bucket_sigma_min`: samples split into ``n_buckets`` quantile buckets of their own values; every
   sample in a bucket gets the bucket's ``reduce`` (by default the maximum, so nobody's level drops).
   Tied values always share a bucket.
-* :func:`source_sigma_min`: one level per data source (robot, simulator, web shard...).
+* :func:`source_sigma_min`: one level per data source (robot, simulator, web shard...), or per any
+  group label (a demonstration, an episode, a quality bucket). The annotators' ``groups=`` / ``pool=``
+  options (:func:`select_sigma_min`) pool through it.
 * :func:`sigma_min_by_quality`: a level per quantile band of an external quality score (CLIP-IQA in
   Ambient-o's ImageNet run: the bottom 80-90 % get one ``sigma_min``). The band of a sample is read from
   its **rank**, the inverse of the sorting permutation, ``argsort(argsort(scores))``; the sorting
@@ -157,12 +159,44 @@ def bucket_sigma_min(
     return out
 
 
+def group_codes(groups: Any, n: int, name: str = "groups") -> tuple[np.ndarray, list[Any]]:
+    """``(codes, labels)``: the index of every sample's label in ``labels``, sorted by ``repr``.
+
+    ``groups`` holds one hashable label per sample: a list, or a NumPy / backend array.
+    """
+    labels = to_numpy(groups) if hasattr(groups, "shape") else np.asarray(list(groups), dtype=object)
+    if labels.shape != (n,):
+        msg = f"{name} must hold one label per sample ({n}), got shape {labels.shape}"
+        raise ValueError(msg)
+    keys = labels.tolist()
+    unique = sorted(set(keys), key=repr)
+    code_of = {label: i for i, label in enumerate(unique)}
+    return np.fromiter((code_of[k] for k in keys), dtype=np.int64, count=n), unique
+
+
+def group_mean(rows: Array, groups: Any, xp: Namespace) -> tuple[Array, np.ndarray]:
+    """``(means, codes)``: the mean of ``rows`` ``(N, ...)`` over each group's samples, ``(K, ...)``.
+
+    Summed in float64 on the host in the samples' order within each group, so the result does not
+    depend on how the samples were batched; returned in ``rows``' library, dtype and device.
+    """
+    codes, unique = group_codes(groups, int(rows.shape[0]))
+    host = np.asarray(to_numpy(rows), dtype=np.float64)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(unique) + 1))
+    sums = np.add.reduceat(host[order], bounds[:-1], axis=0)
+    counts = np.diff(bounds).reshape((-1,) + (1,) * (host.ndim - 1))
+    return xp.asarray(sums / counts, dtype=rows.dtype, device=device_of(rows)), codes
+
+
 def source_sigma_min(
     sigma_min: Array, sources: Any, /, *, reduce: str | float = "max", xp: Namespace | None = None
 ) -> tuple[Array, dict[Any, float]]:
-    """One level per source: ``(per-sample levels, {source: level})``.
+    """One level per source (or any group label): ``(per-sample levels, {source: level})``.
 
-    ``sources`` holds one hashable label per sample (a list, or a NumPy / backend integer array).
+    ``sources`` holds one hashable label per sample (a list, or a NumPy / backend integer array): a
+    data source, a demonstration, an episode, a quality bucket. ``reduce="max"`` is the conservative
+    choice: no sample's level drops below its own.
 
     Examples
     --------
@@ -175,16 +209,8 @@ def source_sigma_min(
     xp = resolve({"sigma_min": sigma_min}, xp)
     values = _values(sigma_min, "sigma_min", xp)
     how = _check_reduce(reduce)
-    labels = to_numpy(sources) if hasattr(sources, "shape") else np.asarray(list(sources), dtype=object)
-    n = int(values.shape[0])
-    if labels.shape != (n,):
-        msg = f"sources must hold one label per sample ({n}), got shape {labels.shape}"
-        raise ValueError(msg)
     host = to_numpy(values)
-    keys = labels.tolist()
-    unique = sorted(set(keys), key=repr)
-    code_of = {label: i for i, label in enumerate(unique)}
-    codes = np.fromiter((code_of[k] for k in keys), dtype=np.int64, count=n)
+    codes, unique = group_codes(sources, int(values.shape[0]), "sources")
     order = np.lexsort((host, codes))  # by source, then by level: each source's levels sorted, side by side
     bounds = np.searchsorted(codes[order], np.arange(len(unique) + 1))
     ordered = host[order]

@@ -13,16 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from ..core.arrays import to_numpy
+from ..core.arrays import namespace, to_numpy
 from ..core.schedules import get_schedule
 from ._adaptive import adaptive_sigma_min
 from ._checks import check_eps, check_fallback, check_probability_class
 from ._files import sha256
-from ._selection import check_rule, select_sigma_min
+from ._selection import Pool, check_rule, mean_over_draws, select_sigma_min
 from ._trajectories import classifier_trajectory
 
 __all__ = ["BatchAnnotator"]
@@ -51,6 +51,11 @@ class BatchAnnotator:
         As in :func:`~ambientloss.annotation.classifier_trajectory`.
     x_key, id_key : str
         Keys of the samples and of their integer ids in each batch.
+    output : {"sigma_min", "trajectory"}
+        What a batch gives: each sample's level, or its draw-averaged trajectory ``(n, G)``, from
+        which :meth:`select` chooses levels once all samples are in, for example one per
+        demonstration (a group's samples may lie in several batches, so pooling cannot happen per
+        batch). Levels pool after a stream with :func:`~ambientloss.annotation.source_sigma_min`.
 
     Examples
     --------
@@ -61,6 +66,15 @@ class BatchAnnotator:
     >>> fn = BatchAnnotator(p_clean, [0.1, 0.2, 0.4, 0.8], probability="clean", eps=0.05)
     >>> fn({"id": np.array([0, 1]), "x": np.zeros((2, 3))})
     array([0.4, 0.4])
+
+    Pooled per group after all batches: trajectories first, then one level per group.
+
+    >>> traj = BatchAnnotator(p_clean, [0.1, 0.2, 0.4, 0.8], probability="clean", eps=0.05, output="trajectory")
+    >>> rows = traj({"id": np.array([0, 1, 2]), "x": np.zeros((3, 3))})
+    >>> rows.shape
+    (3, 4)
+    >>> traj.select(rows, groups=[7, 7, 8], pool="mean_trajectory")
+    array([0.4, 0.4, 0.4])
     """
 
     classifier: Any
@@ -77,6 +91,7 @@ class BatchAnnotator:
     batch_size: int = 1024
     x_key: str = "x"
     id_key: str = "id"
+    output: Literal["sigma_min", "trajectory"] = "sigma_min"
     _levels: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -93,6 +108,12 @@ class BatchAnnotator:
         check_rule(self.rule)
         check_fallback(self.fallback)
         get_schedule(self.schedule)
+        if self.output not in ("sigma_min", "trajectory"):
+            msg = f"output must be 'sigma_min' or 'trajectory', got {self.output!r}"
+            raise ValueError(msg)
+        if self.adaptive and self.output == "trajectory":
+            msg = "adaptive=True does not form the trajectory; output='trajectory' needs adaptive=False"
+            raise ValueError(msg)
         if self.adaptive and (self.rule != "monotone" or self.ema_span is not None):
             msg = (
                 "adaptive=True finds the monotone-rule answer without forming the trajectory: it needs "
@@ -121,9 +142,21 @@ class BatchAnnotator:
                 fallback=self.fallback, **common,
             ).sigma_min  # fmt: skip
         probs = classifier_trajectory(self.classifier, x, list(self._levels), **common)
+        if self.output == "trajectory":
+            return mean_over_draws(probs, len(self._levels), namespace({"probs": probs}, None))
         return select_sigma_min(
             probs, list(self._levels), probability=self.probability, eps=self.eps, rule=self.rule,
             ema_span=self.ema_span, fallback=self.fallback,
+        )  # fmt: skip
+
+    def select(self, trajectories: Any, /, *, groups: Any = None, pool: Pool | float = "max") -> Any:
+        """Levels from trajectories (``output="trajectory"``) with this annotator's rule, pooled per group.
+
+        ``groups`` and ``pool`` as in :func:`~ambientloss.annotation.select_sigma_min`.
+        """
+        return select_sigma_min(
+            trajectories, list(self._levels), probability=self.probability, eps=self.eps, rule=self.rule,
+            ema_span=self.ema_span, fallback=self.fallback, groups=groups, pool=pool,
         )  # fmt: skip
 
     def config(self) -> dict[str, Any]:
@@ -145,4 +178,4 @@ class BatchAnnotator:
             "adaptive": self.adaptive,
             "n_draws": int(self.n_draws),
             "seed": int(self.seed),
-        }
+        } | ({"output": self.output} if self.output != "sigma_min" else {})

@@ -22,14 +22,20 @@ and the selected one, so the answer errs on the safe side by at most one grid st
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..core.arrays import Array, Namespace, cast, compute_dtype, device_of, is_scalar, is_traced
+from ._aggregate import group_codes, group_mean, source_sigma_min
 from ._checks import as_grid, check_eps, check_fallback, check_probabilities, check_probability_class, resolve
 
-__all__ = ["RULES", "SELECTION_PRESETS", "ema", "select_sigma_min", "select_with_preset"]
+__all__ = ["POOLS", "RULES", "SELECTION_PRESETS", "ema", "select_sigma_min", "select_with_preset"]
 
 RULES = ("first", "monotone")
+
+Pool = Literal["max", "median", "mean_trajectory"]
+
+#: named ways to pool a group's samples into one level (a number in ``[0, 1]`` is a quantile)
+POOLS: tuple[Pool, ...] = get_args(Pool)
 
 #: Keyword arguments of :func:`select_sigma_min` that reproduce published selection rules.
 SELECTION_PRESETS: dict[str, dict[str, Any]] = {
@@ -120,6 +126,24 @@ def levels_at(grid: Array, index: Array, found: Array, fallback: float | None, x
     return xp.where(found, level, xp.broadcast_to(other, tuple(level.shape)))
 
 
+def check_pool(pool: object, groups: object) -> str | float:
+    """A pool name or a quantile in ``[0, 1]``; a pool other than the default needs ``groups``."""
+    if groups is None and pool != "max":
+        msg = f"pool={pool!r} pools the samples of each group: pass groups= (one group label per sample)"
+        raise ValueError(msg)
+    if pool in POOLS:
+        return str(pool)
+    if is_scalar(pool) and 0.0 <= float(pool) <= 1.0:  # type: ignore[arg-type]
+        return float(pool)  # type: ignore[arg-type]
+    msg = f"pool must be one of {POOLS} or a quantile in [0, 1], got {pool!r}"
+    if pool in ("min", "mean"):
+        msg += (
+            "; 'min' gives a group the level of its cleanest-looking sample (the bias pooling removes), "
+            "and a mean of levels is nobody's level and depends on the schedule's units"
+        )
+    raise ValueError(msg)
+
+
 def select_sigma_min(
     probs: Array,
     grid: Array,
@@ -130,6 +154,8 @@ def select_sigma_min(
     rule: str = "monotone",
     ema_span: float | None = None,
     fallback: str | float = "largest",
+    groups: Any = None,
+    pool: Pool | float = "max",
     xp: Namespace | None = None,
 ) -> Array:
     r"""Per-sample ``sigma_min`` from classifier probabilities on a grid of noise levels.
@@ -153,6 +179,18 @@ def select_sigma_min(
     fallback : "largest", "inf" or float
         Level of a sample for which the rule finds no level: the largest grid level, ``inf``
         (never used at any noise level) or the given number.
+    groups : array or sequence, optional
+        One hashable label per sample (a demonstration, a source, a quality bucket): every sample
+        of a group gets one level, pooled by ``pool``. Pooling reads the values on the host.
+    pool : {"max", "median", "mean_trajectory"} or float
+        How a group's samples make its level. ``"max"`` (the default, the conservative choice): the
+        largest of the members' own levels, so no sample's level drops. A number ``q`` in ``[0, 1]``:
+        the members' ``q``-quantile (inverted CDF, a member's level); ``"median"``: the median of the
+        members' levels, as in :func:`source_sigma_min`. Both let a group's few corrupt-looking
+        samples be trusted lower than they would be alone. ``"mean_trajectory"``: the rule applied to
+        the group's mean trajectory (all members' draws averaged per level), i.e. the classifier-mean
+        criterion of :func:`sigma_min_from_classifier_mean` for the group's own data: robust to one
+        sample's noise, not conservative per sample. A fallback applies to a whole group.
     xp : namespace, optional
         Array namespace; inferred from ``probs`` and ``grid`` when omitted.
 
@@ -160,7 +198,8 @@ def select_sigma_min(
     -------
     array
         ``(N,)`` levels (``()`` for one sample) in ``grid``'s units and dtype. Each is a grid point
-        (the first one at or above the crossing) or the fallback.
+        (the first one at or above the crossing) or the fallback; with ``groups``, the same for every
+        sample of a group.
 
     Examples
     --------
@@ -172,6 +211,15 @@ def select_sigma_min(
     array([0.2])
     >>> select_sigma_min(p_corrupt, grid, probability="corrupt", eps=0.05, rule="monotone")
     array([0.4])
+
+    One level per demonstration: the straight-segment chunk 1 of demonstration ``"a"`` looks clean
+    at every level, but it carries its demonstration's level.
+
+    >>> p_clean = np.array([[0.0, 0.0, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5, 0.5], [0.0, 0.5, 0.5, 0.5, 0.5]])
+    >>> select_sigma_min(p_clean, grid, probability="clean", eps=0.05)                 # per sample
+    array([0.3, 0.1, 0.2])
+    >>> select_sigma_min(p_clean, grid, probability="clean", eps=0.05, groups=["a", "a", "b"])
+    array([0.3, 0.3, 0.2])
     """
     xp = resolve({"probs": probs, "grid": grid}, xp)
     kind = check_probability_class(probability)
@@ -179,13 +227,25 @@ def select_sigma_min(
     rule = check_rule(rule)
     span = None if ema_span is None else _check_span(ema_span)
     fb = check_fallback(fallback)
+    how = check_pool(pool, groups)
     check_probabilities(probs, "probs", xp)
     grid = as_grid(grid, probs, xp)
     p = mean_over_draws(probs, grid.shape[0], xp)
+    if groups is not None and p.ndim != 2:
+        msg = f"groups= needs probs with a sample axis, shape (N, G) or (N, G, draws), got {tuple(probs.shape)}"
+        raise ValueError(msg)
+    codes = None if groups is None else group_codes(groups, int(p.shape[0]))[0]
+    if codes is not None and how == "mean_trajectory":
+        p, codes = group_mean(p, codes, xp)  # one trajectory per group; the EMA is linear: order is immaterial
     if span is not None:
         p = ema(p, span=span, xp=xp)
     index, found = crossing_index(looks_clean(p, kind, threshold), rule, xp)
-    return levels_at(grid, index, found, fb, xp)
+    levels = levels_at(grid, index, found, fb, xp)
+    if codes is None:
+        return levels
+    if how == "mean_trajectory":
+        return xp.take(levels, xp.asarray(codes, device=device_of(levels)), axis=0)
+    return source_sigma_min(levels, codes, reduce=how, xp=xp)[0]
 
 
 def mean_over_draws(probs: Array, n_levels: int, xp: Namespace) -> Array:
@@ -211,9 +271,19 @@ def mean_over_draws(probs: Array, n_levels: int, xp: Namespace) -> Array:
 
 
 def select_with_preset(
-    name: str, probs: Array, grid: Array, /, *, xp: Namespace | None = None, **overrides: Any
+    name: str,
+    probs: Array,
+    grid: Array,
+    /,
+    *,
+    groups: Any = None,
+    pool: Pool | float = "max",
+    xp: Namespace | None = None,
+    **overrides: Any,
 ) -> Array:
     """:func:`select_sigma_min` with the keywords of ``SELECTION_PRESETS[name]``, optionally overridden.
+
+    ``groups`` and ``pool`` pool the levels per group as in :func:`select_sigma_min`.
 
     Examples
     --------
@@ -233,4 +303,5 @@ def select_with_preset(
     if unknown:
         msg = f"unknown keyword(s) {sorted(unknown)} for select_sigma_min; valid: {sorted(SELECTION_PRESETS[name])}"
         raise TypeError(msg)
-    return select_sigma_min(probs, grid, xp=xp, **{**SELECTION_PRESETS[name], **overrides})
+    options = {**SELECTION_PRESETS[name], **overrides}
+    return select_sigma_min(probs, grid, groups=groups, pool=pool, xp=xp, **options)
