@@ -12,6 +12,8 @@ Every name lives here, at ``ambientloss.annotation`` (the modules behind it are 
 * aggregates: buckets, sources and quality-score quantiles.
 * ``sigma_max`` from window classifiers (locality): :func:`sigma_max_from_window_probs`.
 * :class:`Annotation`: levels that carry their schedule.
+* named warnings and errors: :class:`AnnotationWarning`, :class:`AllFallbackWarning` (every sample
+  took the fallback), :class:`GridTooShortError` (a smoothing longer than the grid).
 * at scale: classifier training batches (:func:`classifier_batch`), the per-batch function
   (:class:`BatchAnnotator`) and resumable streaming (:func:`annotate_stream`).
 """
@@ -35,6 +37,7 @@ from ._sigma_max import SIGMA_MAX_TABLES, WindowTable, sigma_max_from_window_pro
 from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
 from ._trajectories import classifier_trajectory
 from ._units import Annotation
+from ._warnings import AllFallbackWarning, AnnotationWarning, GridTooShortError
 
 __all__ = [
     "CLASSES",
@@ -44,10 +47,13 @@ __all__ = [
     "SELECTION_PRESETS",
     "SIGMA_MAX_TABLES",
     "AdaptiveResult",
+    "AllFallbackWarning",
     "Annotation",
+    "AnnotationWarning",
     "BatchAnnotator",
     "CallCount",
     "ClassifierBatch",
+    "GridTooShortError",
     "StreamResult",
     "WindowTable",
     "adaptive_sigma_min",
