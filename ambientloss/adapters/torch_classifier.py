@@ -173,6 +173,28 @@ class NoiseConditionalClassifier(nn.Module):
         return binary_cross_entropy(self(x_t, sigma), is_corrupt, positive=self.positive, reduction=reduction, xp=xp)
 
 
+def initialise(model: nn.Module, seed: int) -> None:
+    """Draw ``model``'s linear and convolution parameters again as PyTorch does, from a generator seeded with ``seed``.
+
+    Weights: Kaiming-uniform with ``a = sqrt(5)``, i.e. uniform on ``(-1, 1) / sqrt(fan_in)``; biases uniform
+    on the same interval. Drawn on the CPU in float32 and copied, so the values do not depend on the device.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if not isinstance(module, (nn.Linear, nn.Conv1d)):
+                continue
+            weight = torch.empty(module.weight.shape)
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=g)
+            module.weight.copy_(weight)
+            if module.bias is not None:
+                bound = 1 / math.sqrt(weight[0].numel())  # fan_in: inputs (times the kernel width) per output
+                module.bias.copy_(torch.empty(module.bias.shape).uniform_(-bound, bound, generator=g))
+        position = getattr(model, "position", None)
+        if isinstance(position, nn.Parameter):
+            position.zero_()  # as constructed
+
+
 def fit_classifier(
     model: NoiseConditionalClassifier,
     clean: Tensor,
@@ -184,6 +206,7 @@ def fit_classifier(
     lr: float = 3e-3,
     base: Any = None,
     generator: torch.Generator | None = None,
+    seed: int | None = None,
 ) -> list[float]:
     """Train ``model`` with Adam on balanced noisy batches; returns the loss of every step.
 
@@ -191,6 +214,12 @@ def fit_classifier(
     from ``base`` (an :mod:`ambientloss.sampling` base, EDM's ``LogNormal()`` by default, converted to
     the model's schedule by :func:`~ambientloss.annotation.sample_levels`) shared by
     each clean/corrupt pair, and fresh noise. The default generator is seeded with 0.
+
+    ``seed`` makes the whole run a function of the seed: the model's parameters are first drawn
+    again, with PyTorch's default initialisation, from a local generator seeded with it (on the CPU,
+    then copied to the model's device), and the rows, levels and noise come from another local
+    generator seeded with it. The global generator is neither read nor changed, so the same seed
+    gives the same model in any process. Give ``seed`` or ``generator``, not both.
 
     Examples
     --------
@@ -210,6 +239,15 @@ def fit_classifier(
         if data.ndim < 1 or data.shape[0] < 1 or tuple(data.shape[1:]) != model.shape:
             msg = f"{name} must have shape (N, {', '.join(map(str, model.shape))}) with N >= 1, got {tuple(data.shape)}"
             raise ValueError(msg)
+    if seed is not None:
+        if generator is not None:
+            msg = "give seed (which also draws the model's initial parameters) or generator, not both"
+            raise ValueError(msg)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            msg = f"seed must be an integer, got {seed!r}"
+            raise TypeError(msg)
+        initialise(model, seed)
+        generator = torch.Generator(device=clean.device).manual_seed(seed)
     g = generator if generator is not None else torch.Generator(device=clean.device).manual_seed(0)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     dtype, device = clean.dtype, clean.device
