@@ -177,7 +177,7 @@ def _annotate(args: argparse.Namespace) -> int:
             i = int(np.argmax(outside))
             msg = (
                 f"grid value {float(grid[i])!r} at index {i} is outside the domain "
-                f"[{units.lower}, {units.upper}] of the {units.name!r} schedule; is --units right?"
+                f"{units.domain_text} of the {units.name!r} schedule; is --units right?"
             )
             raise ValueError(msg)
         with warnings.catch_warnings(record=True) as caught:  # printed below as the command's own warning
