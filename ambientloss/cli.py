@@ -172,7 +172,7 @@ def _annotate(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .annotation import SELECTION_PRESETS, select_sigma_min
+    from .annotation import SELECTION_PRESETS, AllFallbackWarning, select_sigma_min
     from .annotation._files import atomic_write, npy_bytes
     from .core.conversions import convert_level
     from .core.schedules import get_schedule
@@ -180,6 +180,8 @@ def _annotate(args: argparse.Namespace) -> int:
     options = dict(SELECTION_PRESETS[args.preset]) if args.preset else {}
     given = {"probability": args.probability, "rule": args.rule, "eps": args.eps}
     given |= {"ema_span": args.ema_span, "fallback": args.fallback}
+    if args.ema_span is not None:  # replaces a preset's smoothing, given in either unit
+        options.pop("ema_fraction", None)
     options |= {key: value for key, value in given.items() if value is not None}
     if options.get("ema_span") == "none":
         options["ema_span"] = None
@@ -195,7 +197,7 @@ def _annotate(args: argparse.Namespace) -> int:
             i = int(np.argmax(outside))
             msg = (
                 f"grid value {float(grid[i])!r} at index {i} is outside the domain "
-                f"[{units.lower}, {units.upper}] of the {units.name!r} schedule; is --units right?"
+                f"{units.domain_text} of the {units.name!r} schedule; is --units right?"
             )
             raise ValueError(msg)
         if args.groups is not None:
@@ -203,7 +205,10 @@ def _annotate(args: argparse.Namespace) -> int:
         elif args.pool is not None:
             msg = "--pool pools the samples of each group: pass --groups GROUPS.npy"
             raise ValueError(msg)
-        sigma_min = np.asarray(select_sigma_min(probs, grid, **options))
+        with warnings.catch_warnings(record=True) as caught:  # printed below as the command's own warning
+            warnings.simplefilter("always", AllFallbackWarning)
+            sigma_min = np.asarray(select_sigma_min(probs, grid, **options))
+        took_fallback = _took_fallback(probs, grid, options)
         if to_units.name != units.name:  # a fallback of inf ("never used") stays inf in every schedule
             finite = np.isfinite(sigma_min)
             converted = convert_level(np.where(finite, sigma_min, 0.0), source=units, target=to_units)
@@ -219,12 +224,13 @@ def _annotate(args: argparse.Namespace) -> int:
     finite = sigma_min[np.isfinite(sigma_min)]
     summary = f": min {finite.min():.6g}, median {np.median(finite):.6g}, max {finite.max():.6g}" if finite.size else ""
     print(f"wrote {sigma_min.size} sigma_min values in {to_units.name!r} units to {args.output}{summary}")
+    n_fallback = int(took_fallback.sum())
+    print(f"{n_fallback} of {sigma_min.size} samples never met the criterion on the grid and took the fallback")
+    for w in caught:
+        print(f"ambientloss annotate: warning: {w.message}", file=sys.stderr)
     if args.report is None:
         return 0
     try:
-        with warnings.catch_warnings():  # the selection above has said already what this one would say
-            warnings.simplefilter("ignore")
-            took_fallback = np.isinf(np.asarray(select_sigma_min(probs, grid, **(options | {"fallback": "inf"}))))
         paths = _write_report(args, sigma_min, to_units, took_fallback)
     except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"ambientloss annotate: error: {exc}", file=sys.stderr)
@@ -272,6 +278,20 @@ def _write_report(args: argparse.Namespace, sigma_min: Any, units: Any, took_fal
     return report.write(args.report)
 
 
+def _took_fallback(probs: Any, grid: Any, options: dict[str, Any]) -> Any:
+    """Which samples took the fallback: those whose level changes when the fallback does (one more selection)."""
+    import warnings
+
+    import numpy as np
+
+    from .annotation import select_sigma_min
+
+    with warnings.catch_warnings():  # already reported by the first selection
+        warnings.simplefilter("ignore")
+        marked = np.asarray(select_sigma_min(probs, grid, **{**options, "fallback": "inf"}))
+    return np.isinf(marked)
+
+
 def _add_annotate(sub: argparse._SubParsersAction) -> None:
     from .annotation import SELECTION_PRESETS
 
@@ -305,8 +325,9 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
     annotate.add_argument(
         "--ema-span",
         type=_span,
-        help="smooth the draw-averaged trajectory along the grid with an EMA of this span (pandas' span, "
-        "adjust=False); 'none' (the default) switches smoothing off, also a preset's",
+        help="smooth the draw-averaged trajectory along the grid with an EMA of this span in grid steps (pandas' "
+        "span, adjust=False; at most the grid's length); 'none' (the default) switches smoothing off; either "
+        "replaces a preset's smoothing (ambient_o: 1/64 of the grid's length)",
     )
     annotate.add_argument(
         "--fallback",

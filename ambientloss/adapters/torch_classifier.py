@@ -250,6 +250,9 @@ def fit_classifier(
     if seed is not None and generator is not None:
         msg = "give seed or generator, not both (seed makes its own generator)"
         raise ValueError(msg)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        msg = f"seed must be an integer, got {seed!r}"
+        raise TypeError(msg)
     if on_chance not in ("warn", "raise", "ignore"):
         msg = f"on_chance must be 'warn', 'raise' or 'ignore', got {on_chance!r}"
         raise ValueError(msg)

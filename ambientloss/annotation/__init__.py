@@ -21,6 +21,8 @@ Every name lives here, at ``ambientloss.annotation`` (the modules behind it are 
   (:func:`check_classifier`, :class:`ClassifierAtChanceWarning`).
 * the report: levels per source, never-usable fractions, training signal and classifier quality as a
   table, a figure and JSON (:func:`annotation_report`).
+* named warnings and errors: :class:`AnnotationWarning`, :class:`AllFallbackWarning` (every sample
+  took the fallback), :class:`GridTooShortError` (a smoothing longer than the grid).
 * at scale: classifier training batches (:func:`classifier_batch`), the per-batch function
   (:class:`BatchAnnotator`) and resumable streaming (:func:`annotate_stream`).
 """
@@ -48,7 +50,7 @@ from ._streaming import MANIFEST, RESULT, StreamResult, annotate_stream
 from ._sweep import SweepResult, sweep_sigma_min
 from ._trajectories import classifier_trajectory
 from ._units import Annotation
-from ._warnings import AnnotationWarning, ClassifierAtChanceWarning
+from ._warnings import AllFallbackWarning, AnnotationWarning, ClassifierAtChanceWarning, GridTooShortError
 
 __all__ = [
     "CLASSES",
@@ -59,6 +61,7 @@ __all__ = [
     "SELECTION_PRESETS",
     "SIGMA_MAX_TABLES",
     "AdaptiveResult",
+    "AllFallbackWarning",
     "Annotation",
     "AnnotationReport",
     "AnnotationWarning",
@@ -67,6 +70,7 @@ __all__ = [
     "ClassifierAtChanceWarning",
     "ClassifierBatch",
     "ClassifierQuality",
+    "GridTooShortError",
     "StreamResult",
     "SweepResult",
     "WindowTable",

@@ -30,7 +30,7 @@ import numpy as np
 from ..core.arrays import Array, Namespace, device_of, to_numpy
 from ._checks import as_grid, check_eps, check_fallback, check_probability_class, resolve
 from ._engine import CallCount, Classifier, Engine
-from ._selection import levels_at, looks_clean
+from ._selection import levels_at, looks_clean, report_fallback
 
 __all__ = ["AdaptiveResult", "adaptive_sigma_min", "bisection_cost"]
 
@@ -45,6 +45,7 @@ class AdaptiveResult(NamedTuple):
     calls: int  #: classifier invocations
     evaluations: int  #: classifier rows evaluated (padding excluded)
     full_grid_evaluations: int  #: what the full grid would cost: N * G * n_draws
+    never_usable: int  #: samples whose criterion fails at the largest level: they took the fallback
 
     @property
     def evaluations_per_sample(self) -> float:
@@ -85,8 +86,9 @@ def adaptive_sigma_min(
     Returns
     -------
     AdaptiveResult
-        ``sigma_min``, grid ``index``, and the classifier ``calls`` and ``evaluations`` made (also
-        logged at INFO level on the ``"ambientloss.annotation"`` logger).
+        ``sigma_min``, grid ``index``, the classifier ``calls`` and ``evaluations`` made (also
+        logged at INFO level on the ``"ambientloss.annotation"`` logger) and the count of samples
+        that took the fallback, ``never_usable`` (:class:`AllFallbackWarning` when that is all of them).
 
     Examples
     --------
@@ -94,9 +96,9 @@ def adaptive_sigma_min(
     >>> from ambientloss.annotation import adaptive_sigma_min
     >>> def classifier(x_sigma, sigma):                 # P(clean) grows with sigma; crosses 0.45 at 0.45
     ...     return np.minimum(sigma, 1.0)
-    >>> grid = np.linspace(0.0, 1.0, 1025)
+    >>> grid = np.linspace(0.0, 1.0, 1025)[:-1]                     # k / 1024, below pure noise
     >>> res = adaptive_sigma_min(classifier, np.zeros((8, 3)), grid, probability="clean", eps=0.05)
-    >>> float(res.sigma_min[0]), res.evaluations_per_sample          # the full grid costs 1025 * 4 = 4100
+    >>> float(res.sigma_min[0]), res.evaluations_per_sample          # the full grid costs 1024 * 4 = 4096
     (0.4501953125, 44.0)
     """
     xp = resolve({"x": x, "grid": grid}, xp)
@@ -145,8 +147,9 @@ def adaptive_sigma_min(
     )  # fmt: skip
     dev_index = xp.asarray(result, device=device_of(x))
     found = dev_index < g
+    report_fallback(found, "adaptive_sigma_min", xp)
     levels = levels_at(grid, dev_index, found, fb, xp)
-    return AdaptiveResult(levels, dev_index, c.calls, c.evaluations, n * g * d)
+    return AdaptiveResult(levels, dev_index, c.calls, c.evaluations, n * g * d, int(np.sum(result == g)))
 
 
 def bisection_cost(n_levels: int, n_draws: int) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..core.arrays import Array, Namespace, check_floating, compute_dtype, is_scalar, raise_where, values_readable
 from ._checks import as_grid, check_eps, check_fallback, check_probabilities, check_probability_class, resolve
-from ._selection import check_rule, crossing_index, levels_at, looks_clean
+from ._selection import check_rule, crossing_index, levels_at, looks_clean, report_fallback
 
 __all__ = ["sigma_min_from_classifier_mean", "sigma_min_from_tv", "total_variation_estimate"]
 
@@ -131,6 +131,7 @@ def sigma_min_from_tv(
     if values_readable(tv):
         raise_where(~((tv >= -1) & (tv <= 1)), xp, "tv must lie in [-1, 1] (no NaN); got {v!r}", v=tv)
     index, found = crossing_index(tv < threshold, rule, xp)
+    report_fallback(found, "sigma_min_from_tv", xp, dataset=True)
     return levels_at(grid, index, found, fb, xp)
 
 
@@ -170,4 +171,5 @@ def sigma_min_from_classifier_mean(
     grid = as_grid(grid, probs_corrupt, xp)
     mean = xp.mean(_per_level(probs_corrupt, "probs_corrupt", int(grid.shape[0]), xp), axis=0)
     index, found = crossing_index(looks_clean(mean, kind, threshold), rule, xp)
+    report_fallback(found, "sigma_min_from_classifier_mean", xp, dataset=True)
     return levels_at(grid, index, found, fb, xp)

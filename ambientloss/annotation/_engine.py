@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.arrays import Array, Namespace, cast, check_floating, device_of, raise_where, values_readable
 from ..core.noising import add_noise
+from ..core.schedules import get_schedule
 from ._seeds import check_ids, paired_noise
 
 Classifier = Callable[[Array, Array], Array]
@@ -44,6 +45,22 @@ def _inference(x: Array) -> contextlib.AbstractContextManager[object]:
     if array_api_compat.is_torch_array(x):
         return sys.modules["torch"].no_grad()
     return contextlib.nullcontext()
+
+
+def _refuse_pure_noise(grid: Array, schedule: Any, xp: Namespace) -> None:
+    """A grid level at pure noise (``a = 0``): the clean and corrupt laws are one there; nothing can be read."""
+    sched = get_schedule(schedule)
+    g = cast(grid, xp.float64, xp)
+    g = xp.where((g >= sched.lower) & (g <= sched.upper), g, xp.full_like(g, sched.lower))  # the noising names the rest
+    a, _ = sched.coefficients(g, xp)
+    raise_where(
+        a <= 0,
+        xp,
+        f"grid level {{v!r}} is pure noise under the {sched.name!r} schedule (a = 0): the noised clean and corrupt "
+        "data are one law there, so no classifier can be calibrated and the selection rule would read only its "
+        "error; end the grid below it (the grid builders do)",
+        v=grid,
+    )
 
 
 class Engine:
@@ -81,6 +98,7 @@ class Engine:
         self.seed = int(seed)
         self.ids = check_ids(sample_ids, int(x.shape[0]))
         self.levels = cast(grid, x.dtype, xp)  # what the classifier and the noising see
+        _refuse_pure_noise(grid, schedule, xp)
         self.noise = self._check_noise(noise)
         self.count = CallCount()
         self._cache: dict[int, Array] = {}

@@ -18,15 +18,26 @@ average along ascending :math:`\sigma`. Two rules turn the criterion into a leve
 
 The selected level is the grid point itself: the true crossing lies between the previous grid level
 and the selected one, so the answer errs on the safe side by at most one grid step.
+
+A sample for which the rule finds no level takes the ``fallback``. How many did is logged at INFO
+level on the ``"ambientloss.annotation"`` logger; when every sample did, :class:`AllFallbackWarning`
+says so (the result then describes the grid and the classifier, not the data). Smoothing is given in
+grid steps (``ema_span``, refused with :class:`GridTooShortError` when longer than the grid) or as a
+fraction of the grid's length (``ema_fraction``, what the presets use, so that a preset means the same
+on a grid of 10 levels as on one of 2048).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import warnings
 from typing import Any, Literal, get_args
 
-from ..core.arrays import Array, Namespace, cast, compute_dtype, device_of, is_scalar, is_traced
+from ..core.arrays import Array, Namespace, cast, compute_dtype, device_of, is_scalar, is_traced, values_readable
 from ._aggregate import group_codes, group_mean, source_sigma_min
 from ._checks import as_grid, check_eps, check_fallback, check_probabilities, check_probability_class, resolve
+from ._warnings import AllFallbackWarning, GridTooShortError
 
 __all__ = ["POOLS", "RULES", "SELECTION_PRESETS", "ema", "select_sigma_min", "select_with_preset"]
 
@@ -37,11 +48,20 @@ Pool = Literal["max", "median", "mean_trajectory"]
 #: named ways to pool a group's samples into one level (a number in ``[0, 1]`` is a quantile)
 POOLS: tuple[Pool, ...] = get_args(Pool)
 
+logger = logging.getLogger("ambientloss.annotation")
+
 #: Keyword arguments of :func:`select_sigma_min` that reproduce published selection rules.
 SELECTION_PRESETS: dict[str, dict[str, Any]] = {
     # Ambient-o (pixel diffusion): sigmoid output = P(corrupt), mean of the 4 draws, pandas
-    # ewm(span=32, adjust=False), first level with 0.5 - p + 0.05 > 0, else the largest grid level.
-    "ambient_o": {"probability": "corrupt", "eps": 0.05, "rule": "first", "ema_span": 32, "fallback": "largest"},
+    # ewm(span=32, adjust=False) on its 2048 levels (a span of 1/64 of the grid), first level with
+    # 0.5 - p + 0.05 > 0, else the largest grid level.
+    "ambient_o": {
+        "probability": "corrupt",
+        "eps": 0.05,
+        "rule": "first",
+        "ema_fraction": 1 / 64,
+        "fallback": "largest",
+    },
     # ambient-utils analyze_classifier_trajectory: p = P(corrupt), first level with 0.5 - p + 0.01 > 0,
     # no smoothing, else the last level.
     "ambient_utils": {"probability": "corrupt", "eps": 0.01, "rule": "first", "ema_span": None, "fallback": "largest"},
@@ -53,6 +73,33 @@ def _check_span(span: object) -> float:
         msg = f"ema_span must be a number >= 1 (pandas' span), got {span!r}"
         raise ValueError(msg)
     return float(span)  # type: ignore[arg-type]
+
+
+def _check_fraction(fraction: object) -> float:
+    if not is_scalar(fraction) or not 0.0 < float(fraction) <= 1.0:  # type: ignore[arg-type]
+        msg = f"ema_fraction must be a number in (0, 1] (the EMA span as a fraction of the grid), got {fraction!r}"
+        raise ValueError(msg)
+    return float(fraction)  # type: ignore[arg-type]
+
+
+def smoothing_span(ema_span: float | None, ema_fraction: float | None, n_levels: int) -> float | None:
+    """The EMA span in grid steps: ``ema_span`` (at most the grid's length) or ``max(1, ema_fraction * G)``."""
+    if ema_span is not None and ema_fraction is not None:
+        msg = f"give ema_span (grid steps) or ema_fraction (of the grid), not both; got {ema_span!r}, {ema_fraction!r}"
+        raise ValueError(msg)
+    if ema_fraction is not None:
+        return max(1.0, _check_fraction(ema_fraction) * n_levels)
+    if ema_span is None:
+        return None
+    span = _check_span(ema_span)
+    if span > n_levels:
+        msg = (
+            f"ema_span={span:g} is longer than the grid ({n_levels} levels): the smoothed trajectory would "
+            f"still carry the first level's value at the last one, and samples would silently take the "
+            f"fallback; use ema_fraction= (a fraction of the grid) or a span of at most {n_levels}"
+        )
+        raise GridTooShortError(msg)
+    return span
 
 
 def ema(x: Array, /, *, span: float, xp: Namespace | None = None) -> Array:
@@ -116,6 +163,23 @@ def check_rule(rule: object) -> str:
     return str(rule)
 
 
+def report_fallback(found: Array, what: str, xp: Namespace, *, dataset: bool = False) -> None:
+    """Log how many took the fallback; warn (:class:`AllFallbackWarning`) when all did. Eager only."""
+    if not values_readable(found):
+        return
+    total = int(math.prod(found.shape))
+    never = total - int(xp.sum(xp.astype(found, xp.int64)))
+    if never:
+        logger.info("%s: %d of %d took the fallback (the criterion held at no grid level)", what, never, total)
+    if total and never == total:
+        subject = "the dataset" if dataset else "the sample" if found.ndim == 0 else f"every sample ({total})"
+        msg = (
+            f"{what}: {subject} took the fallback: the criterion held at no grid level. The grid may end "
+            "too low, eps may be too small, or the classifier may be miscalibrated near the top of the grid"
+        )
+        warnings.warn(msg, AllFallbackWarning, stacklevel=3)
+
+
 def levels_at(grid: Array, index: Array, found: Array, fallback: float | None, xp: Namespace) -> Array:
     """``grid[index]`` where ``found``, else the fallback level (``None`` = the largest grid level)."""
     n = grid.shape[0]
@@ -153,6 +217,7 @@ def select_sigma_min(
     eps: float,
     rule: str = "monotone",
     ema_span: float | None = None,
+    ema_fraction: float | None = None,
     fallback: str | float = "largest",
     groups: Any = None,
     pool: Pool | float = "max",
@@ -175,10 +240,16 @@ def select_sigma_min(
         ``"monotone"``: smallest grid level from which the criterion holds at every larger level.
         ``"first"``: first grid level where it holds.
     ema_span : float, optional
-        Smooth the draw-averaged trajectory along ascending ``sigma`` with :func:`ema` before thresholding.
+        Smooth the draw-averaged trajectory along ascending ``sigma`` with :func:`ema` of this span in
+        grid steps before thresholding; a span longer than the grid raises :class:`GridTooShortError`.
+    ema_fraction : float, optional
+        The span as a fraction in ``(0, 1]`` of the grid's length instead: ``max(1, ema_fraction * G)``
+        steps (1 is no smoothing). ``1/64`` is Ambient-o's span of 32 on its 2048 levels.
     fallback : "largest", "inf" or float
-        Level of a sample for which the rule finds no level: the largest grid level, ``inf``
-        (never used at any noise level) or the given number.
+        Level of a sample for which the rule finds no level: the largest grid level (used only above
+        the grid: every grid builder ends below pure noise, so every sampler can draw it), ``inf``
+        (never used at any noise level) or the given number. How many took it is logged; when all
+        did, :class:`AllFallbackWarning` is raised as a warning.
     groups : array or sequence, optional
         One hashable label per sample (a demonstration, a source, a quality bucket): every sample
         of a group gets one level, pooled by ``pool``. Pooling reads the values on the host.
@@ -225,11 +296,11 @@ def select_sigma_min(
     kind = check_probability_class(probability)
     threshold = check_eps(eps)
     rule = check_rule(rule)
-    span = None if ema_span is None else _check_span(ema_span)
     fb = check_fallback(fallback)
     how = check_pool(pool, groups)
     check_probabilities(probs, "probs", xp)
     grid = as_grid(grid, probs, xp)
+    span = smoothing_span(ema_span, ema_fraction, int(grid.shape[0]))
     p = mean_over_draws(probs, grid.shape[0], xp)
     if groups is not None and p.ndim != 2:
         msg = f"groups= needs probs with a sample axis, shape (N, G) or (N, G, draws), got {tuple(probs.shape)}"
@@ -240,6 +311,7 @@ def select_sigma_min(
     if span is not None:
         p = ema(p, span=span, xp=xp)
     index, found = crossing_index(looks_clean(p, kind, threshold), rule, xp)
+    report_fallback(found, "select_sigma_min", xp)
     levels = levels_at(grid, index, found, fb, xp)
     if codes is None:
         return levels
@@ -285,23 +357,32 @@ def select_with_preset(
 
     ``groups`` and ``pool`` pool the levels per group as in :func:`select_sigma_min`.
 
+    The smoothing keywords replace each other: ``ema_span=`` given here drops the preset's
+    ``ema_fraction`` and the other way round.
+
     Examples
     --------
     >>> import numpy as np
     >>> from ambientloss.annotation import select_with_preset
-    >>> p_corrupt = np.array([[0.9, 0.52, 0.7]])
+    >>> p_corrupt = np.array([[0.9, 0.52, 0.7], [0.9, 0.505, 0.4]])
     >>> select_with_preset("ambient_utils", p_corrupt, np.array([1.0, 2.0, 3.0]))   # 0.52 < 0.51? no
-    array([3.])
+    array([3., 2.])
     >>> select_with_preset("ambient_utils", p_corrupt, np.array([1.0, 2.0, 3.0]), eps=0.05)
-    array([2.])
+    array([2., 2.])
     """
     if name not in SELECTION_PRESETS:
         valid = ", ".join(repr(k) for k in SELECTION_PRESETS)
         msg = f"unknown selection preset {name!r}; valid names are {valid}"
         raise ValueError(msg)
-    unknown = set(overrides) - set(SELECTION_PRESETS[name])
+    unknown = set(overrides) - set(_KEYWORDS)
     if unknown:
-        msg = f"unknown keyword(s) {sorted(unknown)} for select_sigma_min; valid: {sorted(SELECTION_PRESETS[name])}"
+        msg = f"unknown keyword(s) {sorted(unknown)} for select_sigma_min; valid: {sorted(_KEYWORDS)}"
         raise TypeError(msg)
-    options = {**SELECTION_PRESETS[name], **overrides}
-    return select_sigma_min(probs, grid, groups=groups, pool=pool, xp=xp, **options)
+    options = dict(SELECTION_PRESETS[name])
+    if _SMOOTHING & set(overrides):
+        options = {k: v for k, v in options.items() if k not in _SMOOTHING}
+    return select_sigma_min(probs, grid, groups=groups, pool=pool, xp=xp, **{**options, **overrides})
+
+
+_SMOOTHING = {"ema_span", "ema_fraction"}
+_KEYWORDS = ("probability", "eps", "rule", "ema_span", "ema_fraction", "fallback")

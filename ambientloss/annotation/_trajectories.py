@@ -61,7 +61,8 @@ def classifier_trajectory(
     x : array
         ``(N, ...)`` clean-scale samples to annotate (numpy, torch on any device, jax).
     grid : array or sequence of float
-        ``(G,)`` strictly increasing noise levels in the units of ``schedule``.
+        ``(G,)`` strictly increasing noise levels in the units of ``schedule``, none at pure noise
+        (``a = 0``: VP ``s = 1``, flow ``t = 1``), where the two classes are one law (``ValueError``).
     n_draws : int
         Noise draws per sample (shared across levels).
     schedule : str or Schedule
@@ -92,9 +93,9 @@ def classifier_trajectory(
     >>> from ambientloss.annotation import classifier_trajectory
     >>> def classifier(x_sigma, sigma):                 # P(clean): a toy that only looks at sigma
     ...     return np.minimum(sigma, 1.0)
-    >>> probs = classifier_trajectory(classifier, np.zeros((3, 2)), [0.25, 0.5, 1.0], n_draws=2)
+    >>> probs = classifier_trajectory(classifier, np.zeros((3, 2)), [0.25, 0.5, 0.75], n_draws=2)
     >>> probs.shape, probs[0, :, 0]
-    ((3, 3, 2), array([0.25, 0.5 , 1.  ]))
+    ((3, 3, 2), array([0.25, 0.5 , 0.75]))
     """
     xp = resolve({"x": x, "grid": grid}, xp)
     grid = as_grid(grid, x, xp)

@@ -30,7 +30,7 @@ def _check(value: Any, name: str, sched: Schedule, *, allow_inf: bool) -> Any:
         v = float(value)
         ok = sched.lower <= v <= sched.upper or (allow_inf and v == math.inf)
         if not ok:
-            msg = f"{name}={v} is outside the domain [{sched.lower}, {sched.upper}] of the {sched.name!r} schedule"
+            msg = f"{name}={v} is outside the domain {sched.domain_text} of the {sched.name!r} schedule"
             raise ValueError(msg)
         return v
     xp = namespace({name: value}, None)
@@ -42,7 +42,7 @@ def _check(value: Any, name: str, sched: Schedule, *, allow_inf: bool) -> Any:
         raise_where(
             ~inside,
             xp,
-            f"{name}={{v!r}} is outside the domain [{sched.lower}, {sched.upper}] of the {sched.name!r} schedule",
+            f"{name}={{v!r}} is outside the domain {sched.domain_text} of the {sched.name!r} schedule",
             v=value,
         )
     return value

@@ -7,7 +7,7 @@ Every class derives from :class:`AnnotationWarning` (warnings) or :class:`ValueE
 
 from __future__ import annotations
 
-__all__ = ["AnnotationWarning", "ClassifierAtChanceWarning"]
+__all__ = ["AllFallbackWarning", "AnnotationWarning", "ClassifierAtChanceWarning", "GridTooShortError"]
 
 
 class AnnotationWarning(UserWarning):
@@ -25,3 +25,20 @@ class ClassifierAtChanceWarning(AnnotationWarning):
     :func:`~ambientloss.annotation.annotation_report`); ``on_chance="raise"`` raises instead. Either the
     low-quality data look clean at every level, or the classifier is too weak or undertrained.
     """
+
+
+# ------------------------------------------------------------------------------------------------
+# composition: never-usable samples and grids too short for a smoothing
+
+
+class AllFallbackWarning(AnnotationWarning):
+    """Every sample (or the dataset) took the fallback: the criterion held at no grid level.
+
+    The result is then the fallback alone, a statement about the grid and the classifier rather than
+    about the data: the grid may end too low, ``eps`` may be too small, or the classifier may be
+    miscalibrated at the top of the grid (an uncalibrated classifier reads pure noise as one class).
+    """
+
+
+class GridTooShortError(ValueError):
+    """A smoothing span longer than the grid: the first level's value would be carried along all of it."""

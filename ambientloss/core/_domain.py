@@ -36,7 +36,7 @@ def check_one(level: Array, name: str, schedule: Schedule, xp: Namespace) -> Non
     raise_where(
         outside,
         xp,
-        f"{name}={{v!r}} is outside the domain [{lower}, {upper}] of the {schedule.name!r} schedule",
+        f"{name}={{v!r}} is outside the domain {schedule.domain_text} of the {schedule.name!r} schedule",
         v=level,
     )
 

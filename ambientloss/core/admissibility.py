@@ -27,6 +27,7 @@ from .arrays import (
     Namespace,
     as_level,
     check_floating,
+    check_level_dtype,
     compute_dtype,
     device_of,
     is_scalar,
@@ -71,7 +72,7 @@ def prepare_levels(
     shape: tuple[int, ...] = ()
     first = ""
     for name, value in arrays.items():
-        check_floating(value, name, xp)
+        (check_level_dtype if name in named else check_floating)(value, name, xp)
         this = tuple(value.shape)  # type: ignore[attr-defined]
         if this == ():
             continue

@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "CHECKS",
+    "FINITE",
     "Array",
     "Namespace",
     "aligned_shape",
@@ -26,6 +27,7 @@ __all__ = [
     "cast",
     "check_data",
     "check_floating",
+    "check_level_dtype",
     "check_same_shape",
     "compute_dtype",
     "device_of",
@@ -134,6 +136,19 @@ def check_floating(x: Array, name: str, xp: Namespace) -> None:
         raise TypeError(msg)
 
 
+def check_level_dtype(level: Array, name: str, xp: Namespace) -> None:
+    """``TypeError`` unless a noise level is real floating; integers are pointed to ``sigma_for_timestep``."""
+    if _is_floating(level, xp):
+        return
+    msg = f"{name} must have a real floating dtype, got {level.dtype}"
+    if xp.isdtype(level.dtype, "integral"):
+        msg += (
+            f"; integer timesteps are not levels: convert them with the Discrete schedule's "
+            f"schedule.sigma_for_timestep({name}) (ambientloss.Discrete)"
+        )
+    raise TypeError(msg)
+
+
 def check_same_shape(a: Array, b: Array, name_a: str, name_b: str) -> None:
     """Raise ``ValueError`` unless ``a`` and ``b`` have equal shapes (no silent broadcasting)."""
     if tuple(a.shape) != tuple(b.shape):
@@ -162,6 +177,10 @@ def check_data(data: dict[str, Array], levels: dict[str, object], xp: Namespace 
         check_floating(data[name], name, xp)
     for name in names[1:]:
         check_same_shape(data[names[0]], data[name], names[0], name)
+    if names and values_readable(data[names[0]]) and FINITE.get():  # off by default: not even an operation
+        for name in names:
+            message = f"{name} must be finite (no NaN or inf) under checks('finite'); got {{v!r}}"
+            raise_where(~xp.isfinite(data[name]), xp, message, v=data[name])
     return xp
 
 
@@ -206,7 +225,7 @@ def as_level(value: object, name: str, x: Array, x_name: str, dtype: Any, xp: Na
             raise ValueError(msg)
         return xp.asarray(v, dtype=dtype, device=device_of(x))
     array: Array = value  # not a Python number, so an array
-    check_floating(array, name, xp)
+    check_level_dtype(array, name, xp)
     shape = aligned_shape(tuple(array.shape), tuple(x.shape), name, x_name)
     level = xp.astype(array, dtype) if array.dtype != dtype else array
     return xp.reshape(level, shape) if shape != tuple(level.shape) else level
@@ -214,6 +233,8 @@ def as_level(value: object, name: str, x: Array, x_name: str, dtype: Any, xp: Na
 
 #: whether public functions may read array values on the host to check them (see ambientloss.checks)
 CHECKS: ContextVar[bool] = ContextVar("ambientloss_checks", default=True)
+#: whether the data arrays are also checked for NaN and inf (``checks("finite")``); read only where CHECKS is on
+FINITE: ContextVar[bool] = ContextVar("ambientloss_checks_finite", default=False)
 
 
 def values_readable(x: Array) -> bool:

@@ -47,6 +47,18 @@ class Schedule:
     #: whether ``a^2 + b^2 == 1`` identically (in exact arithmetic): variance preserving
     unit_norm: bool = False
 
+    @property
+    def domain_text(self) -> str:
+        """The levels this schedule accepts, as an interval: ``[0.0, 1.0]``, or ``[0.0, inf)`` (inf is not a level).
+
+        Examples
+        --------
+        >>> from ambientloss import get_schedule
+        >>> get_schedule("vp").domain_text, get_schedule("ve").domain_text
+        ('[0.0, 1.0]', '[0.0, inf)')
+        """
+        return f"[{self.lower}, {self.upper}]" if math.isfinite(self.upper) else f"[{self.lower}, inf)"
+
     def coefficients(self, level: Array, xp: Namespace) -> tuple[Array, Array]:
         """Return ``(a, b)`` at ``level``."""
         raise NotImplementedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ambientloss.annotation import (
+    AllFallbackWarning,
     CallCount,
     adaptive_sigma_min,
     bisection_cost,
@@ -71,13 +73,19 @@ def test_adaptive_equals_full_grid_monotone_rule(problem):
     noise = np.zeros((draws, 2))
     clf = TableClassifier(table, grid)
     full = classifier_trajectory(clf, x, grid, n_draws=draws, schedule="ve", noise=noise, batch_size=batch)
-    want = select_sigma_min(full, grid, probability="clean", eps=eps, rule="monotone", fallback="inf")
-    clf.batches.clear()
-    res = adaptive_sigma_min(
-        clf, x, grid, probability="clean", eps=eps, n_draws=draws, schedule="ve", noise=noise, batch_size=batch,
-        fallback="inf",
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AllFallbackWarning)
+        want = select_sigma_min(full, grid, probability="clean", eps=eps, rule="monotone", fallback="inf")
+        clf.batches.clear()
+        res = adaptive_sigma_min(
+            clf, x, grid, probability="clean", eps=eps, n_draws=draws, schedule="ve", noise=noise, batch_size=batch,
+            fallback="inf",
+        )  # fmt: skip
     np.testing.assert_array_equal(res.sigma_min, want)
+    never = int(np.sum(np.isinf(want)))
+    assert res.never_usable == never
+    assert len(caught) == (2 if never == n else 0)  # both name an all-fallback result, and only that
+    assert all(issubclass(w.category, AllFallbackWarning) for w in caught)
     assert res.evaluations <= n * bisection_cost(g, draws)
     assert res.calls == len(clf.batches)
     assert res.evaluations == sum(clf.batches)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 from ambientloss.annotation import (
     SELECTION_PRESETS,
+    AllFallbackWarning,
     edm_lognormal_grid,
     ema,
     select_sigma_min,
@@ -31,8 +33,11 @@ def ref_ema(values: list[float], span: float) -> list[float]:
     return out
 
 
-def ref_select(probs: np.ndarray, grid: list[float], *, probability, eps, rule, ema_span=None, fallback="largest"):
-    """The documented rule, one sample at a time."""
+def ref_select(probs: np.ndarray, grid: list[float], *, probability, eps, rule, ema_span=None, ema_fraction=None,
+               fallback="largest"):  # fmt: skip
+    """The documented rule, one sample at a time (``ema_fraction``: a span of ``max(1, fraction * G)`` steps)."""
+    if ema_fraction is not None:
+        ema_span = max(1.0, ema_fraction * len(grid))
     out = []
     for sample in probs.tolist():
         traj = [sum(draws) / len(draws) for draws in sample] if isinstance(sample[0], list) else list(sample)
@@ -96,7 +101,7 @@ def test_without_a_dip_both_rules_agree_closely():
     rng = np.random.default_rng(2)
     grid = np.linspace(0.01, 1.0, 512)
     probs = noisy_trajectories(rng, 40, 512, 4, dip=False)
-    first = select_with_preset("ambient_o", probs, grid)
+    first = select_with_preset("ambient_o", probs, grid, ema_span=32)  # the same smoothing as below
     mono = select_sigma_min(probs, grid, probability="corrupt", eps=0.05, rule="monotone", ema_span=32)
     assert np.all(mono >= first)
     assert np.max(mono - first) < 0.05  # within ~25 grid steps once smoothing removes the draw noise
@@ -117,7 +122,7 @@ def test_ambient_o_preset_equals_the_literal_procedure(dip):
         "probability": "corrupt",
         "eps": 0.05,
         "rule": "first",
-        "ema_span": 32,
+        "ema_fraction": 1 / 64,  # a span of 32 on these 2048 levels
         "fallback": "largest",
     }
 
@@ -180,7 +185,9 @@ def test_layouts_single_sample_and_draws():
     mean = select_sigma_min(probs.mean(axis=-1), grid, **kw)
     np.testing.assert_array_equal(batch, mean)
     for i in range(5):
-        one = select_sigma_min(probs[i].mean(axis=-1), grid, **kw)
+        with warnings.catch_warnings():  # a sample alone that takes the fallback is "every sample"
+            warnings.simplefilter("ignore", AllFallbackWarning)
+            one = select_sigma_min(probs[i].mean(axis=-1), grid, **kw)
         assert one.shape == ()
         assert one == batch[i]
     assert select_sigma_min(probs[:, :, :1], grid, **kw).shape == (5,)

@@ -300,7 +300,7 @@ def test_bad_arguments_are_named():
 
 
 def test_grid_builders_against_closed_forms():
-    np.testing.assert_allclose(vp_uniform_grid(5), [0.2, 0.4, 0.6, 0.8, 1.0])
+    np.testing.assert_allclose(vp_uniform_grid(5), [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])  # ends below pure noise
     np.testing.assert_allclose(vp_uniform_grid(3, low=0.0, high=0.5), [0.0, 0.25, 0.5])
     q = edm_lognormal_grid(2048)
     want = scipy.stats.lognorm.ppf((np.arange(2048) + 0.5) / 2048, s=1.2, scale=math.exp(-1.2))
@@ -311,8 +311,8 @@ def test_grid_builders_against_closed_forms():
     # the draws follow the log-normal: Kolmogorov-Smirnov at the 1e-3 level, seed fixed above
     assert scipy.stats.kstest(np.log(d), "norm", args=(-1.2, 1.2)).pvalue > 1e-3
     sched = al.Discrete.from_diffusers("squaredcos_cap_v2", num_train_timesteps=100)
-    np.testing.assert_array_equal(ddpm_timestep_grid(sched), sched.sigmas)
-    np.testing.assert_array_equal(ddpm_timestep_grid(sched, timesteps=[0, 10, 99]), sched.sigmas[[0, 10, 99]])
+    np.testing.assert_array_equal(ddpm_timestep_grid(sched), sched.sigmas[:-1])  # nothing lies above the last
+    np.testing.assert_array_equal(ddpm_timestep_grid(sched, timesteps=[0, 10, 98]), sched.sigmas[[0, 10, 98]])
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
@@ -328,8 +328,12 @@ def test_grid_in_another_library():
 def test_grid_builders_reject_bad_input():
     with pytest.raises(ValueError, match="n must be a positive integer"):
         vp_uniform_grid(0)
-    with pytest.raises(ValueError, match="0 <= low < high <= 1"):
+    with pytest.raises(ValueError, match=r"high=1\.5 is pure noise"):
         vp_uniform_grid(4, low=0.5, high=1.5)
+    with pytest.raises(ValueError, match=r"high=1\.0 is pure noise"):
+        vp_uniform_grid(4, high=1.0)
+    with pytest.raises(ValueError, match="0 <= low < high < 1"):
+        vp_uniform_grid(4, low=0.6, high=0.5)
     with pytest.raises(ValueError, match="p_std positive"):
         edm_lognormal_grid(8, p_std=0.0)
     with pytest.raises(ValueError, match="method must be 'quantiles' or 'draws'"):
@@ -339,5 +343,7 @@ def test_grid_builders_reject_bad_input():
         ddpm_timestep_grid(sched, timesteps=[3, 2])
     with pytest.raises(ValueError, match="strictly increasing integers"):
         ddpm_timestep_grid(sched, timesteps=[0, 10])
+    with pytest.raises(ValueError, match="the table's last timestep 9"):
+        ddpm_timestep_grid(sched, timesteps=[0, 9])
     with pytest.raises(TypeError, match="Discrete"):
         ddpm_timestep_grid("vp")

@@ -223,9 +223,9 @@ def test_trusted_levels_feed_the_targets_without_nan(backend):
         ((np.array([0.5, np.nan]), np.zeros(2)), ValueError, r"sigma must not be NaN at index \(1,\)"),
         ((np.full(2, 0.5), np.array([0.1, np.nan])), ValueError, r"sigma_min must not be NaN at index \(1,\)"),
         ((np.full(2, 0.5), np.zeros(2), np.array([np.nan, 0.1])), ValueError, r"sigma_max must not be NaN at index"),
-        ((np.full(2, 0.5), np.array([-0.1, 0.1])), ValueError, r"sigma_min=-0.1 is outside the domain \[0.0, inf\]"),
+        ((np.full(2, 0.5), np.array([-0.1, 0.1])), ValueError, r"sigma_min=-0.1 is outside the domain \[0.0, inf\)"),
         ((np.full(2, 0.5), np.zeros(2), np.array([0.1, -1.0])), ValueError, r"sigma_max=-1.0 is outside the domain"),
-        ((np.array([0.5, np.inf]), np.zeros(2)), ValueError, r"sigma=inf is outside the domain \[0.0, inf\]"),
+        ((np.array([0.5, np.inf]), np.zeros(2)), ValueError, r"sigma=inf is outside the domain \[0.0, inf\)"),
         (
             (np.full(2, 0.5), np.zeros(3)),
             ValueError,

@@ -55,7 +55,7 @@ def test_renoise_at_level_zero_is_the_identity():
     [
         ("vp", 1.5, r"sigma=1.5 is outside the domain \[0.0, 1.0\] of the 'vp' schedule"),
         ("flow", 1.01, r"sigma=1.01 is outside the domain \[0.0, 1.0\] of the 'flow' schedule"),
-        ("ve", -0.5, r"sigma=-0.5 is outside the domain \[0.0, inf\] of the 've' schedule"),
+        ("ve", -0.5, r"sigma=-0.5 is outside the domain \[0.0, inf\) of the 've' schedule"),
         ("ve", float("inf"), r"sigma must be finite, got inf"),
         ("vp", float("nan"), r"sigma must be finite, got nan"),
     ],

@@ -125,8 +125,8 @@ def test_the_switch_is_local_to_a_thread_and_restored_on_exit():
     assert al.checks_enabled()
 
 
-def test_the_switch_takes_a_bool_only():
-    with pytest.raises(TypeError, match="enabled must be a bool, got 0"), al.checks(0):  # type: ignore[arg-type]
+def test_the_switch_takes_a_bool_or_finite_only():
+    with pytest.raises(TypeError, match="enabled must be a bool or 'finite', got 0"), al.checks(0):  # type: ignore[arg-type]
         pass
 
 
