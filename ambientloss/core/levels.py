@@ -40,6 +40,7 @@ from .schedules import DEFAULT_SCHEDULE, Schedule, get_schedule, schedule_given
 __all__ = ["Levels", "prepare_levels"]
 
 _NO_BUFFER = Buffer()
+_KINDS: dict[str, str] = {}  # prediction name -> canonical kind, filled from targets.canonical_prediction
 
 
 class Levels:
@@ -144,6 +145,7 @@ class Levels:
     _one: Array
     _nan: Array | None  # unchecked: NaN where unusable, else None
     _cache: dict[str, Any]
+    _where: Any  # the namespace's where for operands of one dtype
 
     def __init__(
         self,
@@ -152,14 +154,16 @@ class Levels:
         sigma_max: Array | float | None = None,
         /,
         *,
-        schedule: Any = DEFAULT_SCHEDULE,
+        schedule: Any = "vp",
         buffer: Buffer | None = None,
         prediction: str = "x0",
         xp: Namespace | None = None,
     ) -> None:
-        from .targets import canonical_prediction  # targets builds on this module
+        kind = _KINDS.get(prediction) if isinstance(prediction, str) else None
+        if kind is None:
+            from .targets import canonical_prediction  # targets builds on this module
 
-        kind = canonical_prediction(prediction)
+            kind = _KINDS[prediction] = canonical_prediction(prediction)
         buf = _NO_BUFFER if buffer is None else as_buffer(buffer)
         fill(self, sigma, sigma_min, sigma_max, get_schedule(schedule), buf, kind, xp, None, "sigma")
 
@@ -196,14 +200,14 @@ class Levels:
 
     def _exact(self, value: Array, computed: Array) -> Array:
         """``computed`` with ``value`` set at clean entries; NaN where unusable and unchecked."""
-        out = self.xp.where(self._clean, value, computed)
-        return out if self._nan is None else self.xp.where(self.usable, out, self._nan)
+        out = self._where(self._clean, value, computed)
+        return out if self._nan is None else self._where(self.usable, out, self._nan)
 
     def _unit_gap(self) -> Array:
         """``D`` with 1 at the clean entries, whose coefficients are set, not computed: no 0 / 0 there."""
         cache = self._cache
         if "unit_gap" not in cache:
-            cache["unit_gap"] = self.xp.where(self._clean, self._one, self.gap)
+            cache["unit_gap"] = self._where(self._clean, self._one, self.gap)
         return cache["unit_gap"]
 
     def _root(self) -> Array:

@@ -257,3 +257,22 @@ def test_levels_build_inside_jax_jit_without_reading_values():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     clean = sigma_min == 0
     np.testing.assert_array_equal(np.asarray(got[1])[clean], z[clean])  # clean rows: the noise itself
+
+
+def test_a_step_with_levels_compiles_into_one_graph_with_the_default_schedule():
+    # Levels(sigma, sigma_min) with its defaults, consumers without xp: torch.compile traces it all
+    # (fullgraph) and gives the eager results bit for bit (backend "eager": the same kernels).
+    torch = pytest.importorskip("torch")
+
+    def step(x_tmin, sigma, sigma_min, noise):
+        levels = al.Levels(sigma, sigma_min)
+        x_t, target = al.ambient_pair(x_tmin, levels, noise, prediction="epsilon")
+        return x_t, al.squared_error(x_t, target, weight=al.loss_weight(levels, prediction="epsilon"))
+
+    sigma, sigma_min = (torch.from_numpy(v) for v in _levels(np.float32, "vp"))
+    x_tmin, noise = (torch.from_numpy(v) for v in _data(np.float32))
+    want = step(x_tmin, sigma, sigma_min, noise)
+    torch._dynamo.reset()
+    got = torch.compile(step, fullgraph=True, backend="eager")(x_tmin, sigma, sigma_min, noise)
+    for g, w in zip(got, want, strict=True):
+        assert torch.equal(g, w)
