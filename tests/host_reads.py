@@ -10,12 +10,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-NAMES = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy")
+NAMES = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "cpu", "__array__", "__dlpack__")
 
 
 @contextlib.contextmanager
 def count_host_reads(torch: Any) -> Iterator[list[int]]:
-    """Count calls of ``bool``, ``float``, ``int``, ``index``, ``item``, ``tolist`` and ``numpy`` on tensors."""
+    """Count calls of ``bool``, ``float``, ``int``, ``index``, ``item``, ``tolist``, ``numpy``, ``cpu``, ``__array__``
+    and ``__dlpack__`` on tensors (the last three: a copy to NumPy, a device read on an accelerator)."""
     count = [0]
     saved = {name: getattr(torch.Tensor, name) for name in NAMES}
 

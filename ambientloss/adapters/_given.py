@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.levels import Levels
-from ..core.schedules import VE, VP, Flow, Schedule, get_schedule
+from ..core.schedules import VE, VP, Flow, Schedule, get_schedule, schedule_given
 
 __all__ = ["after_levels", "levels_alone", "levels_for"]
 
@@ -18,8 +18,11 @@ def levels_for(levels: Levels, schedule: Any, owner: str) -> Levels:
     """``levels`` when built with ``schedule``; ``ValueError`` naming both schedules and ``owner`` otherwise.
 
     Two schedules are one when they are the same object, or two instances of a built-in schedule
-    without parameters (``"vp"``, ``"ve"``, ``"flow"``).
+    without parameters (``"vp"``, ``"ve"``, ``"flow"``). A ``schedule`` left at its default
+    (``ambientloss.core.schedules.DEFAULT_SCHEDULE``) is the levels' own.
     """
+    if not schedule_given(schedule):
+        return levels
     mine, theirs = levels.schedule, get_schedule(schedule)
     if not _same(mine, theirs):
         msg = (

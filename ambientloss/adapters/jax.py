@@ -38,6 +38,7 @@ import jax.numpy as jnp
 from ..core import losses, noising, targets, weights
 from ..core.admissibility import admissible as core_admissible
 from ..core.levels import Levels
+from ..core.schedules import DEFAULT_SCHEDULE
 from ..core.weights import Weighting
 from ._given import after_levels, levels_alone
 from ._jax_sampling import sample_truncated, truncated_timesteps
@@ -96,7 +97,12 @@ def _pad(a: Array, ndim: int) -> Array:
 
 
 def admissible(
-    sigma: Levels | Level, sigma_min: Level | None = None, /, *, schedule: Any = "vp", prediction: str = "x0"
+    sigma: Levels | Level,
+    sigma_min: Level | None = None,
+    /,
+    *,
+    schedule: Any = DEFAULT_SCHEDULE,
+    prediction: str = "x0",
 ) -> Array:
     """Boolean mask of the pairs with a defined target: :func:`ambientloss.admissible` with ``xp=jax.numpy``.
 
@@ -127,7 +133,7 @@ def ambient_pair(
     /,
     *,
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
 ) -> tuple[Array, Array]:
     r"""Draw ``z ~ N(0, I)`` from ``key``; return the network input ``x_t`` and its ambient target.
 
@@ -182,7 +188,7 @@ def ambient_target(
     /,
     *,
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
 ) -> Array:
     r""":func:`ambientloss.ambient_target` on JAX arrays: ``T_x0 = (a_m b_t^2 x_tmin - a_t b_m^2 x_t) / D``.
 
@@ -199,7 +205,7 @@ def ambient_target(
     return targets.ambient_target(x, jnp.asarray(x_tmin), lv, prediction=prediction, schedule=schedule, xp=jnp)
 
 
-def add_noise(x0: Array, sigma: Level, noise: Array, /, *, schedule: Any = "vp") -> Array:
+def add_noise(x0: Array, sigma: Level, noise: Array, /, *, schedule: Any = DEFAULT_SCHEDULE) -> Array:
     r""":func:`ambientloss.add_noise` on JAX arrays: ``x_t = a(sigma) x0 + b(sigma) noise``.
 
     Examples
@@ -220,7 +226,7 @@ def renoise(
     noise: Array | None = None,
     /,
     *,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
 ) -> Array:
     r""":func:`ambientloss.renoise` on JAX arrays: ``x_t = (a_t / a_m) x_tmin + (sqrt(D) / a_m) noise``.
 
@@ -245,7 +251,7 @@ def loss_weight(
     *,
     weighting: Weighting | str = "inverse_variance",
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     dtype: Any = jnp.float32,
 ) -> Array:
     """:func:`ambientloss.loss_weight` on JAX arrays; Python numbers become arrays of ``dtype``.
@@ -275,7 +281,7 @@ def ambient_loss(
     *,
     weighting: Weighting | str = "inverse_variance",
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     where: Array | None = None,
     reduction: str = "mean",
     batch_ndim: int = 1,
@@ -343,7 +349,7 @@ def training_loss(
     *,
     apply_fn: Callable[[Any, Array, Any], Array],
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     weighting: Weighting | str = "inverse_variance",
     where: Array | None = None,
     reduction: str = "mean",

@@ -27,6 +27,7 @@ from .. import sampling
 from ..core import losses, noising, targets, weights
 from ..core.buffer import Buffer
 from ..core.levels import Levels
+from ..core.schedules import DEFAULT_SCHEDULE
 from ..core.weights import Weighting
 from ._given import levels_for
 
@@ -68,7 +69,7 @@ def _then(levels: tuple[Any, Any], data: Any) -> tuple[Any, Any, Any]:
 
 
 def add_noise(
-    x0: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = "vp"
+    x0: Any, sigma: Any, /, *, rng: np.random.Generator, schedule: Any = DEFAULT_SCHEDULE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``noise`` from ``rng`` and return ``(add_noise(x0, sigma, noise), noise)`` in float64."""
     x = _f64(x0)
@@ -77,7 +78,7 @@ def add_noise(
 
 
 def renoise(
-    x_tmin: Any, sigma: Any, sigma_min: Any = None, /, *, rng: np.random.Generator, schedule: Any = "vp"
+    x_tmin: Any, sigma: Any, sigma_min: Any = None, /, *, rng: np.random.Generator, schedule: Any = DEFAULT_SCHEDULE
 ) -> np.ndarray:
     """Take ``x_tmin`` from ``sigma_min`` to ``sigma`` with noise drawn from ``rng`` (float64)."""
     x = _f64(x_tmin)
@@ -94,7 +95,7 @@ def ambient_pair(
     *,
     rng: np.random.Generator,
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw fresh noise from ``rng``; return ``(x_t, target)`` from :func:`ambientloss.ambient_pair`."""
     x = _f64(x_tmin)
@@ -105,7 +106,14 @@ def ambient_pair(
 
 
 def ambient_target(
-    x_t: Any, x_tmin: Any, sigma: Any, sigma_min: Any = None, /, *, prediction: str = "x0", schedule: Any = "vp"
+    x_t: Any,
+    x_tmin: Any,
+    sigma: Any,
+    sigma_min: Any = None,
+    /,
+    *,
+    prediction: str = "x0",
+    schedule: Any = DEFAULT_SCHEDULE,
 ) -> np.ndarray:
     """Float64 reference of :func:`ambientloss.ambient_target`."""
     levels = _pair(sigma, sigma_min, schedule)
@@ -119,7 +127,7 @@ def loss_weight(
     *,
     weighting: Weighting | str = "inverse_variance",
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
 ) -> np.ndarray:
     """Float64 :func:`ambientloss.loss_weight`; ``weighting`` is a :class:`~ambientloss.Weighting` or a policy name."""
     levels = _pair(sigma, sigma_min, schedule)

@@ -43,10 +43,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..core.admissibility import prepare_levels, trusted_level
+from ..core.admissibility import trusted_level
 from ..core.buffer import Buffer
 from ..core.frozen import frozen_noise as _frozen_noise
 from ..core.frozen import frozen_x_tmin
+from ..core.levels import prepare_levels
 from ..core.schedules import get_schedule
 from ..sampling._truncated import sample_truncated
 from ..sampling.sigma_first import SigmaFirst

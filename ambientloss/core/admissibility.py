@@ -21,86 +21,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._domain import admissible_mask, check_one, inside, level_frame
+from ._domain import admissible_mask, level_frame
 from .arrays import (
     Array,
     Namespace,
     as_level,
-    check_floating,
-    check_level_dtype,
     compute_dtype,
-    device_of,
     is_scalar,
-    namespace,
-    numpy_namespace,
     raise_where,
-    values_readable,
 )
 from .buffer import Buffer, as_buffer, branches, buffer_threshold
-from .levels import Levels
-from .schedules import Schedule, get_schedule
+from .levels import Levels, prepare_levels
+from .schedules import DEFAULT_SCHEDULE, get_schedule
 from .targets import canonical_prediction
 
-__all__ = ["admissible", "prepare_levels", "threshold", "trusted_level", "usable"]
-
-
-def prepare_levels(
-    named: dict[str, object], schedule: Schedule, xp: Namespace | None, *, extra: dict[str, object] | None = None
-) -> tuple[Namespace, Any, dict[str, Array], tuple[int, ...]]:
-    """Resolve the namespace and dtype, cast, check shapes and (eagerly) the domain of every level.
-
-    For functions of per-sample annotations without a training level (samplers, thresholds, masks).
-    ``named`` holds levels (``None`` entries are dropped); ``extra`` holds other floating arrays that
-    only take part in namespace, dtype and shape resolution (e.g. the uniforms of a sampler). Arrays
-    must share one shape; Python numbers and 0-d arrays stand for every sample. Python numbers alone
-    compute in float64 NumPy. Returns ``(xp, dtype, levels by name, shape)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from ambientloss import get_schedule
-    >>> from ambientloss.core.admissibility import prepare_levels
-    >>> named = {"sigma_min": np.zeros(3, np.float32), "sigma_max": 0.5}
-    >>> xp, dtype, levels, shape = prepare_levels(named, get_schedule("vp"), None)
-    >>> levels["sigma_max"], shape
-    (array(0.5, dtype=float32), (3,))
-    """
-    everything = {k: v for k, v in {**(extra or {}), **named}.items() if v is not None}
-    arrays = {k: v for k, v in everything.items() if not is_scalar(v)}
-    if xp is None:
-        xp = namespace(everything, None) if arrays else numpy_namespace()
-    shape: tuple[int, ...] = ()
-    first = ""
-    for name, value in arrays.items():
-        (check_level_dtype if name in named else check_floating)(value, name, xp)
-        this = tuple(value.shape)  # type: ignore[attr-defined]
-        if this == ():
-            continue
-        if shape == ():
-            shape, first = this, name
-        elif this != shape:
-            msg = f"{first} and {name} must have the same shape (one entry per sample), got {shape} and {this}"
-            raise ValueError(msg)
-    dtype = compute_dtype(xp, *arrays.values()) if arrays else xp.float64
-    device = next((device_of(v) for v in arrays.values()), None)
-    out: dict[str, Array] = {}
-    for name, value in everything.items():
-        if is_scalar(value):
-            v = float(value)  # type: ignore[arg-type]
-            if not math.isfinite(v):
-                msg = f"{name} must be finite, got {v}"
-                raise ValueError(msg)
-            out[name] = xp.asarray(v, dtype=dtype, device=device)
-        else:
-            out[name] = value if value.dtype == dtype else xp.astype(value, dtype)  # type: ignore[attr-defined]
-    for name in named:
-        if named[name] is None:
-            continue
-        level = out[name]
-        ok = inside(level, schedule)
-        if values_readable(ok) and not bool(xp.all(ok)):
-            check_one(level, name, schedule, xp)
-    return xp, dtype, out, shape
+__all__ = ["admissible", "threshold", "trusted_level", "usable"]
 
 
 def admissible(
@@ -108,7 +43,7 @@ def admissible(
     sigma_min: Array | float,
     /,
     *,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     prediction: str = "x0",
     xp: Namespace | None = None,
 ) -> Array:
@@ -146,7 +81,7 @@ def threshold(
     /,
     *,
     buffer: Buffer | None = None,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Any:
     r"""Lower end of the high-noise branch: a sample is usable there iff ``sigma > threshold``.
@@ -203,7 +138,7 @@ def usable(
     /,
     *,
     buffer: Buffer | None = None,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Any:
     r"""Boolean mask: whether each sample may be trained at ``sigma``.
@@ -258,7 +193,7 @@ def trusted_level(
     /,
     *,
     buffer: Buffer | None = None,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Any:
     r"""The level to pass as ``sigma_min`` to the targets: 0 on the low-noise branch, else ``sigma_min``.

@@ -58,6 +58,11 @@ def _library(value: object) -> str:
     return f"{kind.__module__.split('.')[0]}.{kind.__name__}"
 
 
+#: the namespace of each array type seen, for the libraries whose namespace depends on the type alone
+_NAMESPACES: dict[type, Namespace] = {}
+_CACHED_LIBRARIES = frozenset({"numpy", "torch", "jax", "jaxlib"})
+
+
 def namespace(named: dict[str, object], xp: Namespace | None) -> Namespace:
     """Return the array namespace shared by the named arguments.
 
@@ -69,13 +74,20 @@ def namespace(named: dict[str, object], xp: Namespace | None) -> Namespace:
     found: Namespace | None = None
     first = ""
     for name, value in named.items():
-        if value is None or is_scalar(value):
+        if value is None:
             continue
-        try:
-            this = array_api_compat.array_namespace(value)
-        except TypeError:
-            msg = f"{name} must be an array or a Python number, got {_library(value)}"
-            raise TypeError(msg) from None
+        kind = type(value)
+        this = _NAMESPACES.get(kind)
+        if this is None:
+            if is_scalar(value):
+                continue
+            try:
+                this = array_api_compat.array_namespace(value)
+            except TypeError:
+                msg = f"{name} must be an array or a Python number, got {_library(value)}"
+                raise TypeError(msg) from None
+            if kind.__module__.split(".")[0] in _CACHED_LIBRARIES:
+                _NAMESPACES[kind] = this
         if found is None:
             found, first = this, name
         elif this is not found:
@@ -123,6 +135,26 @@ def device_of(x: Array) -> Any:
         return x.device
     except (AttributeError, ValueError):
         return None
+
+
+#: ``where`` and ``all`` of each namespace for arrays of one dtype, without a wrapper's promotion rules
+_SAME_DTYPE_OPS: dict[str | None, tuple[Any, Any]] = {}
+
+
+def _same_dtype_ops(xp: Namespace) -> tuple[Any, Any]:
+    """``(where, all)`` of ``xp`` for operands of one dtype and shape (``all`` over every axis).
+
+    array_api_compat's PyTorch ``where`` and ``all`` add type promotion and axis handling that such
+    calls never use: there, PyTorch's own functions give the same results with less Python per call.
+    """
+    name = getattr(xp, "__name__", None)  # a module's name: a key torch.compile can trace, unlike the module
+    ops = _SAME_DTYPE_OPS.get(name)
+    if ops is None:
+        torch = sys.modules.get("torch") if name == "array_api_compat.torch" else None
+        ops = (xp.where, xp.all) if torch is None else (torch.where, torch.all)
+        if name is not None:
+            _SAME_DTYPE_OPS[name] = ops
+    return ops
 
 
 def _is_floating(x: Array, xp: Namespace) -> bool:

@@ -12,7 +12,7 @@ without bound (``1 - r`` is the relative log-SNR gap). The threshold is the larg
 
 for ``factor`` ``f``, ``additive`` ``delta`` and ``min_gap`` ``g`` (``l`` maps a schedule-free level
 ``b / a`` back to the schedule, so that ``1 - r > g``). The functions below work on levels already
-prepared (cast and checked) by :class:`~ambientloss.Levels` or :func:`~ambientloss.core.admissibility.prepare_levels`.
+prepared (cast and checked) by :class:`~ambientloss.Levels` or :func:`~ambientloss.core.levels.prepare_levels`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 r"""Noise levels prepared once: cast, aligned, checked, with the schedule's coefficients every consumer needs.
 
-Every target, noising function, weight and admissibility function takes either raw levels
+:class:`Levels` holds the levels of a training step; :func:`prepare_levels` prepares annotations
+without a training level (samplers, thresholds, masks). Every target, noising function, weight and
+admissibility function takes either raw levels
 ``(sigma, sigma_min)`` or one :class:`Levels` object. A raw call builds a :class:`Levels` inside, so a
 training step that passes the object to several functions prepares, resolves the schedule and checks
 its levels once instead of once per call (one host read with checks on, none with them off).
@@ -17,35 +19,29 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._domain import (
-    admissible_mask,
-    check_gap,
-    explain,
-    explain_usable,
-    inside,
-    level_frame,
-    same_schedule,
-)
+from ._domain import check_one, inside, same_schedule
+from ._prepare import fill
 from .arrays import (
     Array,
     Namespace,
     aligned_shape,
-    as_level,
+    check_floating,
+    check_level_dtype,
     compute_dtype,
+    device_of,
+    is_scalar,
+    namespace,
+    numpy_namespace,
     reshape_to,
     values_readable,
 )
 from .buffer import Buffer, as_buffer, buffer_threshold
-from .schedules import VP, Schedule, get_schedule
+from .schedules import DEFAULT_SCHEDULE, Schedule, get_schedule, schedule_given
 
-__all__ = ["Levels"]
+__all__ = ["Levels", "prepare_levels"]
 
 _NO_BUFFER = Buffer()
-
-_FIELDS = (
-    "sigma", "sigma_min", "sigma_max", "_trusted", "usable", "a_t", "b_t", "a_m", "b_m", "gap",
-    "schedule", "buffer", "prediction", "dtype", "xp", "checked", "_clean", "_one", "_nan", "_cache",
-)  # fmt: skip
+_KINDS: dict[str, str] = {}  # prediction name -> canonical kind, filled from targets.canonical_prediction
 
 
 class Levels:
@@ -58,6 +54,11 @@ class Levels:
     preparation (casts, schedule, checks) and shares the coefficients. Results are bit-identical to the
     raw-level calls with the same dtypes. The compute dtype comes from the levels alone (a raw call also
     looks at the data): build float64 data's levels in float64.
+
+    A consumer's own ``schedule=`` is best left out: it then uses the levels' schedule. Given, even as
+    ``schedule="vp"`` (the default's value, but the default is a distinct marker,
+    ``ambientloss.core.schedules.DEFAULT_SCHEDULE``), it must be the levels' schedule, or the call
+    raises ``ValueError`` naming both.
 
     Every sample must be usable at ``sigma``: ``sigma > threshold(sigma_min)`` (see :class:`Buffer`), or
     ``0 < sigma < sigma_max``, where it is trained as a clean sample (:attr:`trusted_level` 0).
@@ -145,6 +146,7 @@ class Levels:
     _one: Array
     _nan: Array | None  # unchecked: NaN where unusable, else None
     _cache: dict[str, Any]
+    _where: Any  # the namespace's where for operands of one dtype
 
     def __init__(
         self,
@@ -158,11 +160,13 @@ class Levels:
         prediction: str = "x0",
         xp: Namespace | None = None,
     ) -> None:
-        from .targets import canonical_prediction  # targets builds on this module
+        kind = _KINDS.get(prediction) if isinstance(prediction, str) else None
+        if kind is None:
+            from .targets import canonical_prediction  # targets builds on this module
 
-        kind = canonical_prediction(prediction)
+            kind = _KINDS[prediction] = canonical_prediction(prediction)
         buf = _NO_BUFFER if buffer is None else as_buffer(buffer)
-        _fill(self, sigma, sigma_min, sigma_max, get_schedule(schedule), buf, kind, xp, None, "sigma")
+        fill(self, sigma, sigma_min, sigma_max, get_schedule(schedule), buf, kind, xp, None, "sigma")
 
     def __setattr__(self, name: str, value: object) -> None:
         msg = f"Levels is read-only; build a new one instead of setting {name!r}"
@@ -197,14 +201,14 @@ class Levels:
 
     def _exact(self, value: Array, computed: Array) -> Array:
         """``computed`` with ``value`` set at clean entries; NaN where unusable and unchecked."""
-        out = self.xp.where(self._clean, value, computed)
-        return out if self._nan is None else self.xp.where(self.usable, out, self._nan)
+        out = self._where(self._clean, value, computed)
+        return out if self._nan is None else self._where(self.usable, out, self._nan)
 
     def _unit_gap(self) -> Array:
         """``D`` with 1 at the clean entries, whose coefficients are set, not computed: no 0 / 0 there."""
         cache = self._cache
         if "unit_gap" not in cache:
-            cache["unit_gap"] = self.xp.where(self._clean, self._one, self.gap)
+            cache["unit_gap"] = self._where(self._clean, self._one, self.gap)
         return cache["unit_gap"]
 
     def _root(self) -> Array:
@@ -267,7 +271,9 @@ class Levels:
 
         return fit
 
-    def _require(self, kind: str, *, schedule: Any = "vp", extra: object = None, velocity: bool = True) -> None:
+    def _require(
+        self, kind: str, *, schedule: Any = DEFAULT_SCHEDULE, extra: object = None, velocity: bool = True
+    ) -> None:
         """Refuse what the levels were not built for (velocity checks, another schedule) and a level after them."""
         if extra is not None:
             msg = "sigma_min is part of the Levels: pass nothing in its place"
@@ -275,84 +281,12 @@ class Levels:
         if velocity and kind == "velocity" and self.prediction != "velocity":
             msg = "prediction='velocity' needs Levels built with prediction='velocity' (it checks the domain's top)"
             raise ValueError(msg)
-        if not (isinstance(schedule, str) and schedule == "vp") and not same_schedule(
-            get_schedule(schedule), self.schedule
-        ):
-            msg = f"schedule={schedule!r} is given with Levels of schedule {self.schedule!r}; give it to Levels only"
+        if schedule_given(schedule) and not same_schedule(get_schedule(schedule), self.schedule):
+            msg = (
+                f"schedule={schedule!r} is given with Levels of schedule {self.schedule!r}; give it to Levels only "
+                "(a function given Levels uses theirs)"
+            )
             raise ValueError(msg)
-
-
-def _fill(
-    lv: Levels,
-    sigma: object,
-    sigma_min: object,
-    sigma_max: object,
-    sched: Schedule,
-    buf: Buffer,
-    kind: str,
-    xp_in: Namespace | None,
-    like: Any,
-    like_name: str,
-    *,
-    strict: bool = True,
-) -> None:
-    """Prepare ``lv`` in place: cast and align the levels (against ``like``), check them once, compute coefficients."""
-    if sigma_min is None:
-        msg = "sigma_min is missing: pass sigma and sigma_min, or one Levels"
-        raise TypeError(msg)
-    if like is None:  # the levels align with each other
-        like, xp_in = level_frame({"sigma": sigma, "sigma_min": sigma_min, "sigma_max": sigma_max}, xp_in)
-    xp: Namespace = xp_in
-    velocity = kind == "velocity"
-    dtype = compute_dtype(xp, like, sigma, sigma_min, sigma_max)
-    s = as_level(sigma, "sigma", like, like_name, dtype, xp)
-    m = as_level(sigma_min, "sigma_min", like, like_name, dtype, xp)
-    top = None if sigma_max is None else as_level(sigma_max, "sigma_max", like, like_name, dtype, xp)
-    simple = top is None and buf.is_identity
-    # VP levels of one shape (the common case): 0 and 1 as arrays, every operation array against array
-    unit = xp.ones_like(s) if simple and type(sched) is VP and tuple(s.shape) == tuple(m.shape) else None
-    if simple:
-        bounds = None if unit is None else (xp.zeros_like(unit), unit)
-        ok, trusted = admissible_mask(s, m, sched, strict=strict, velocity=velocity, bounds=bounds), m
-    else:
-        ok = s > buffer_threshold(m, buf, sched, xp)
-        trusted = m + xp.zeros_like(s)
-        if top is not None:
-            low = (s < top) & (s > 0)
-            ok = (ok | low) & inside(top, sched)
-            trusted = xp.where(low, xp.zeros_like(trusted), trusted)
-        ok = ok & inside(s, sched) & inside(m, sched)
-        if velocity and sched.velocity_singular_at_upper:
-            ok = ok & (s < sched.upper)
-    checked = values_readable(ok)
-    if checked and not bool(xp.all(ok)):  # the one host read; then name the first problem, in a fixed order
-        if simple:
-            explain(s, m, sched, xp, strict=strict, velocity=velocity)
-        explain_usable(s, m, top, buf, sched, xp, velocity=velocity)
-    if unit is None:
-        a_t, b_t = sched.coefficients(s, xp)
-        a_m, b_m = sched.coefficients(trusted, xp)
-        one = xp.ones_like(gap := sched.gap(s, trusted, xp))
-        clean = trusted == 0
-    else:  # VP's coefficients, the same operations with 1 as an array: bit-identical
-        a_t, b_t = xp.sqrt((unit - s) * (unit + s)), s
-        a_m2 = (unit - m) * (unit + m)  # exactly 1 at a clean entry
-        a_m, b_m = xp.sqrt(a_m2), m
-        one, gap, clean = unit, sched.gap(s, m, xp), m == bounds[0]  # type: ignore[index]
-    # a clean entry is a_m = 1, b_m = 0, D = b_t * b_t, set whatever the schedule (or a backend's sqrt) gives
-    a_m = xp.where(clean, one, a_m)
-    if not sched.exact_at_zero:  # b(0) == 0 and gap(s, 0) == b_t * b_t exactly otherwise
-        b_m = xp.where(clean, xp.zeros_like(b_m), b_m)
-        gap = xp.where(clean, b_t * b_t, gap)
-    if checked and not sched.exact_gap:
-        check_gap(s, trusted, gap, sched, xp, strict=strict)
-    nan = None
-    if not checked:  # nothing was read: every unusable entry becomes NaN, never a finite value
-        nan = xp.full_like(gap, math.nan)
-        gap = xp.where(ok, gap, nan)
-    values: tuple[Any, ...] = (s, m, top, trusted, ok, a_t, b_t, a_m, b_m, gap, sched, buf, kind, dtype, xp)
-    values += (checked, clean, one, nan, {} if unit is None else {"a_m2": a_m2})
-    lv.__dict__.update(zip(_FIELDS, values, strict=True))  # one call; __setattr__ refuses every later change
 
 
 def pair_levels(
@@ -372,12 +306,71 @@ def pair_levels(
     ``sigma == sigma_min == 0`` (the forward kernel at level zero).
     """
     lv = Levels.__new__(Levels)
-    _fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, kind, xp, x, x_name, strict=strict)
+    fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, kind, xp, x, x_name, strict=strict)
     return lv
 
 
 def level_pair(sigma: object, sigma_min: object, schedule: Any, xp: Namespace | None) -> Levels:
     """A :class:`Levels` of raw levels aligned with each other, without the velocity check (weights, variances)."""
     lv = Levels.__new__(Levels)
-    _fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, "x0", xp, None, "sigma")
+    fill(lv, sigma, sigma_min, None, get_schedule(schedule), _NO_BUFFER, "x0", xp, None, "sigma")
     return lv
+
+
+def prepare_levels(
+    named: dict[str, object], schedule: Schedule, xp: Namespace | None, *, extra: dict[str, object] | None = None
+) -> tuple[Namespace, Any, dict[str, Array], tuple[int, ...]]:
+    """Resolve the namespace and dtype, cast, check shapes and (eagerly) the domain of every level.
+
+    For functions of per-sample annotations without a training level (samplers, thresholds, masks).
+    ``named`` holds levels (``None`` entries are dropped); ``extra`` holds other floating arrays that
+    only take part in namespace, dtype and shape resolution (e.g. the uniforms of a sampler). Arrays
+    must share one shape; Python numbers and 0-d arrays stand for every sample. Python numbers alone
+    compute in float64 NumPy. Returns ``(xp, dtype, levels by name, shape)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ambientloss import get_schedule
+    >>> from ambientloss.core.levels import prepare_levels
+    >>> named = {"sigma_min": np.zeros(3, np.float32), "sigma_max": 0.5}
+    >>> xp, dtype, levels, shape = prepare_levels(named, get_schedule("vp"), None)
+    >>> levels["sigma_max"], shape
+    (array(0.5, dtype=float32), (3,))
+    """
+    everything = {k: v for k, v in {**(extra or {}), **named}.items() if v is not None}
+    arrays = {k: v for k, v in everything.items() if not is_scalar(v)}
+    if xp is None:
+        xp = namespace(everything, None) if arrays else numpy_namespace()
+    shape: tuple[int, ...] = ()
+    first = ""
+    for name, value in arrays.items():
+        (check_level_dtype if name in named else check_floating)(value, name, xp)
+        this = tuple(value.shape)  # type: ignore[attr-defined]
+        if this == ():
+            continue
+        if shape == ():
+            shape, first = this, name
+        elif this != shape:
+            msg = f"{first} and {name} must have the same shape (one entry per sample), got {shape} and {this}"
+            raise ValueError(msg)
+    dtype = compute_dtype(xp, *arrays.values()) if arrays else xp.float64
+    device = next((device_of(v) for v in arrays.values()), None)
+    out: dict[str, Array] = {}
+    for name, value in everything.items():
+        if is_scalar(value):
+            v = float(value)  # type: ignore[arg-type]
+            if not math.isfinite(v):
+                msg = f"{name} must be finite, got {v}"
+                raise ValueError(msg)
+            out[name] = xp.asarray(v, dtype=dtype, device=device)
+        else:
+            out[name] = value if value.dtype == dtype else xp.astype(value, dtype)  # type: ignore[attr-defined]
+    for name in named:
+        if named[name] is None:
+            continue
+        level = out[name]
+        ok = inside(level, schedule)
+        if values_readable(ok) and not bool(xp.all(ok)):
+            check_one(level, name, schedule, xp)
+    return xp, dtype, out, shape

@@ -7,6 +7,7 @@ from typing import Any
 from ._domain import data_after_levels, single_level
 from .arrays import Array, Namespace, cast, check_data, compute_dtype
 from .levels import Levels, pair_levels
+from .schedules import DEFAULT_SCHEDULE
 from .targets import kernel
 
 __all__ = ["add_noise", "renoise"]
@@ -18,7 +19,7 @@ def add_noise(
     noise: Array,
     /,
     *,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Array:
     r"""Forward process ``x_t = a(sigma) * x0 + b(sigma) * noise``.
@@ -60,7 +61,7 @@ def renoise(
     noise: Array | None = None,
     /,
     *,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Array:
     r"""Transition kernel: take ``x_tmin`` at level ``sigma_min`` to level ``sigma``.

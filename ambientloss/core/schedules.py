@@ -229,6 +229,29 @@ _NAMED: dict[str, Callable[[], Schedule]] = {
 }
 
 
+class _Default(str):
+    """The name ``"vp"`` as a default value: equal to ``"vp"`` everywhere, yet not the ``"vp"`` a caller passes."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:  # pickled and copied as the module's one DEFAULT_SCHEDULE
+        return "DEFAULT_SCHEDULE"
+
+
+DEFAULT_SCHEDULE: str = _Default("vp")
+"""The default ``schedule=`` of every function that also takes a :class:`~ambientloss.Levels`.
+
+It is ``"vp"``, but a function given a :class:`~ambientloss.Levels` can tell it from an explicit
+``schedule="vp"`` (``schedule_given``): left out, the levels' own schedule is used; given, it must
+be the levels' schedule, or the call raises naming both.
+"""
+
+
+def schedule_given(schedule: Any) -> bool:
+    """Whether ``schedule`` was passed by the caller rather than left at ``DEFAULT_SCHEDULE``."""
+    return schedule is not DEFAULT_SCHEDULE
+
+
 def get_schedule(schedule: Any) -> Schedule:
     """Resolve a schedule name, a :class:`Schedule` or a pair of functions ``(a, b)``.
 

@@ -27,7 +27,7 @@ from typing import Any
 from ._domain import data_after_levels, single_level
 from .arrays import Array, Namespace, cast, check_data, compute_dtype
 from .levels import Levels, pair_levels
-from .schedules import get_schedule
+from .schedules import DEFAULT_SCHEDULE, get_schedule
 
 __all__ = ["PREDICTIONS", "ambient_pair", "ambient_target", "canonical_prediction", "standard_target"]
 
@@ -62,7 +62,7 @@ def ambient_target(
     /,
     *,
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Array:
     r"""Ambient target ``c_t * x_t + c_m * x_tmin`` for a network that sees ``x_t`` at ``sigma``.
@@ -171,7 +171,7 @@ def ambient_pair(
     /,
     *,
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> tuple[Array, Array]:
     r"""Network input ``x_t`` and its ambient target, built from the fresh noise (the noise form).
@@ -257,7 +257,7 @@ def standard_target(
     /,
     *,
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Array:
     """The ordinary denoising target for ``x_t = add_noise(x0, sigma, noise)``.

@@ -38,6 +38,7 @@ from typing import Any, Literal, get_args
 
 from .arrays import Array, Namespace
 from .levels import Levels, level_pair
+from .schedules import DEFAULT_SCHEDULE
 from .targets import canonical_prediction
 
 __all__ = ["BASE_WEIGHTS", "POLICIES", "Weighting", "as_weighting", "loss_weight", "target_variance"]
@@ -233,7 +234,7 @@ def loss_weight(
     *,
     weighting: Weighting | str = "inverse_variance",
     prediction: str = "x0",
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Array:
     r"""Per-sample loss weight for the squared error against an ambient target.
@@ -312,7 +313,7 @@ def target_variance(
     sigma_min: Array | float | None = None,
     /,
     *,
-    schedule: Any = "vp",
+    schedule: Any = DEFAULT_SCHEDULE,
     xp: Namespace | None = None,
 ) -> Array:
     r"""Per-dimension variance ``v = b_m^2 b_t^2 / D`` of ``T_x0 - x0`` (0 for clean samples).

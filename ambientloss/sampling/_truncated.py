@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..core.admissibility import prepare_levels
 from ..core.arrays import (
     Array,
     Namespace,
@@ -34,6 +33,7 @@ from ..core.arrays import (
     values_readable,
 )
 from ..core.buffer import Buffer, as_buffer, buffer_threshold
+from ..core.levels import prepare_levels
 from ._bases import Base
 
 __all__ = ["admissible_mass", "draw_sigma", "sample_truncated", "truncated_timesteps"]

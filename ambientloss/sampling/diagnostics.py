@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.admissibility import prepare_levels
 from ..core.arrays import Array, Namespace, is_scalar, namespace, to_numpy
 from ..core.buffer import Buffer, as_buffer, branches
-from ..core.levels import Levels
+from ..core.levels import Levels, prepare_levels
 from ..core.schedules import get_schedule
 from ..core.weights import Weighting, loss_weight, target_variance
 

@@ -29,7 +29,7 @@ import array_api_compat
 import array_api_compat.numpy as npx
 import numpy as np
 
-from ..core.admissibility import prepare_levels, threshold, usable
+from ..core.admissibility import threshold, usable
 from ..core.arrays import (
     Array,
     Namespace,
@@ -42,6 +42,7 @@ from ..core.arrays import (
     values_readable,
 )
 from ..core.buffer import Buffer
+from ..core.levels import prepare_levels
 from ._truncated import admissible_mass
 
 __all__ = ["Draws", "SigmaFirst"]

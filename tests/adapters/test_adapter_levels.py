@@ -45,10 +45,12 @@ def test_numpy_adapter_is_bit_identical_with_levels(schedule, prediction):
           aln.loss_weight(sigma, sigma_min, prediction=prediction, schedule=schedule))  # fmt: skip
 
 
-def test_numpy_adapter_refuses_other_schedules_float32_levels_and_a_second_level():
+def test_numpy_adapter_refuses_other_explicit_schedules_float32_levels_and_a_second_level():
     sigma, sigma_min = _levels()
+    ve = al.Levels(sigma, sigma_min, schedule="ve")
     with pytest.raises(ValueError, match=r"built with schedule VE\(\) but the NumPy adapter uses schedule VP\(\)"):
-        aln.loss_weight(al.Levels(sigma, sigma_min, schedule="ve"))
+        aln.loss_weight(ve, schedule="vp")  # an explicit "vp" is not the default: it conflicts
+    _same(aln.loss_weight(ve), aln.loss_weight(sigma, sigma_min, schedule="ve"))  # left out: the levels' own
     with pytest.raises(TypeError, match="computes in float64: build the Levels from float64"):
         aln.loss_weight(al.Levels(*_levels(np.float32)))
     with pytest.raises(TypeError, match="sigma_min is part of the Levels"):
@@ -86,15 +88,17 @@ def test_jax_adapter_is_bit_identical_with_levels(dtype, prediction):
           alj.training_loss(2.0, key, x, sigma, sigma_min, apply_fn=apply, prediction=prediction))  # fmt: skip
 
 
-def test_jax_adapter_refuses_levels_of_another_schedule():
+def test_jax_adapter_refuses_levels_of_another_explicit_schedule():
     jax = pytest.importorskip("jax")
     from ambientloss.adapters import jax as alj
 
     sigma, sigma_min = (jax.numpy.asarray(v) for v in _levels(np.float32))
     lv = al.Levels(sigma, sigma_min, schedule="flow")
     with pytest.raises(ValueError, match=r"built with schedule Flow\(\) but the JAX adapter uses schedule VP\(\)"):
-        alj.ambient_pair(jax.random.key(0), jax.numpy.ones((6, 2)), lv)
+        alj.ambient_pair(jax.random.key(0), jax.numpy.ones((6, 2)), lv, schedule="vp")
     with pytest.raises(ValueError, match="built with schedule Flow"):
-        alj.ambient_loss(jax.numpy.ones((6, 2)), jax.numpy.ones((6, 2)), lv)
+        alj.ambient_loss(jax.numpy.ones((6, 2)), jax.numpy.ones((6, 2)), lv, schedule="ve")
+    # left out, the schedule is the levels' own: the raw call with schedule="flow", bit for bit
+    _same(alj.loss_weight(lv), alj.loss_weight(sigma, sigma_min, schedule="flow"))
     with pytest.raises(TypeError, match="sigma_min is part of the Levels"):
         alj.loss_weight(lv, sigma_min, schedule="flow")

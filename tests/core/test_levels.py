@@ -117,7 +117,7 @@ def test_levels_raise_like_the_raw_calls_and_refuse_what_they_were_not_built_for
     x = np.ones(1)
     with pytest.raises(ValueError, match="prediction='velocity' needs Levels built with"):
         al.ambient_pair(x, lv, x, prediction="velocity")
-    with pytest.raises(ValueError, match="give it to Levels only"):
+    with pytest.raises(ValueError, match=r"schedule='ve' is given with Levels of schedule VP\(\); give it to Levels"):
         al.loss_weight(lv, schedule="ve")
     with pytest.raises(TypeError, match="noise is missing"):
         al.ambient_pair(x, lv)
@@ -129,6 +129,50 @@ def test_levels_raise_like_the_raw_calls_and_refuse_what_they_were_not_built_for
         lv.sigma = np.array([0.9])  # type: ignore[misc]
     with pytest.raises(TypeError, match=r"buffer must be an ambientloss\.Buffer"):
         al.Levels(0.5, 0.1, buffer=1.1)  # type: ignore[arg-type]
+
+
+CONSUMERS = {
+    "ambient_pair": lambda lv, x, **kw: al.ambient_pair(x, lv, x, prediction="epsilon", **kw),
+    "ambient_target": lambda lv, x, **kw: al.ambient_target(x, x, lv, prediction="epsilon", **kw),
+    "renoise": lambda lv, x, **kw: al.renoise(x, lv, x, **kw),
+    "loss_weight": lambda lv, x, **kw: al.loss_weight(lv, prediction="epsilon", **kw),
+    "target_variance": lambda lv, x, **kw: al.target_variance(lv, **kw),
+    "usable": lambda lv, x, **kw: al.usable(lv, **kw),
+    "trusted_level": lambda lv, x, **kw: al.trusted_level(lv, **kw),
+    "threshold": lambda lv, x, **kw: al.threshold(lv, **kw),
+}
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_an_explicit_vp_is_told_from_the_default_by_every_consumer_of_levels(consumer):
+    # The default schedule is the levels' own; an explicit one, "vp" included, must be theirs.
+    call = CONSUMERS[consumer]
+    sigma, sigma_min = _levels(np.float64, "flow")
+    x = _data(np.float64, (12, 2))[0]
+    flow = al.Levels(sigma, sigma_min, schedule="flow")
+    with pytest.raises(ValueError, match=r"schedule='vp' is given with Levels of schedule Flow\(\)"):
+        call(flow, x, schedule="vp")
+    for got, want in zip(np.atleast_1d(call(flow, x)), np.atleast_1d(call(flow, x, schedule="flow")), strict=True):
+        _same(got, want)
+    vp = al.Levels(sigma, sigma_min)  # built with the default: VP, which an explicit "vp" matches
+    call(vp, x, schedule="vp")
+    with pytest.raises(ValueError, match=r"schedule='flow' is given with Levels of schedule VP\(\)"):
+        call(vp, x, schedule="flow")
+
+
+def test_the_default_schedule_is_vp_and_survives_copies():
+    import copy
+    import pickle
+
+    from ambientloss.core.schedules import DEFAULT_SCHEDULE, schedule_given
+
+    assert DEFAULT_SCHEDULE == "vp"
+    assert type(al.get_schedule(DEFAULT_SCHEDULE)) is al.VP
+    assert not schedule_given(DEFAULT_SCHEDULE)
+    assert schedule_given("vp")
+    assert schedule_given("".join(["v", "p"]))
+    assert pickle.loads(pickle.dumps(DEFAULT_SCHEDULE)) is DEFAULT_SCHEDULE
+    assert copy.deepcopy(DEFAULT_SCHEDULE) is DEFAULT_SCHEDULE
 
 
 def test_unchecked_levels_make_every_unusable_entry_nan():
@@ -213,3 +257,22 @@ def test_levels_build_inside_jax_jit_without_reading_values():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     clean = sigma_min == 0
     np.testing.assert_array_equal(np.asarray(got[1])[clean], z[clean])  # clean rows: the noise itself
+
+
+def test_a_step_with_levels_compiles_into_one_graph_with_the_default_schedule():
+    # Levels(sigma, sigma_min) with its defaults, consumers without xp: torch.compile traces it all
+    # (fullgraph) and gives the eager results bit for bit (backend "eager": the same kernels).
+    torch = pytest.importorskip("torch")
+
+    def step(x_tmin, sigma, sigma_min, noise):
+        levels = al.Levels(sigma, sigma_min)
+        x_t, target = al.ambient_pair(x_tmin, levels, noise, prediction="epsilon")
+        return x_t, al.squared_error(x_t, target, weight=al.loss_weight(levels, prediction="epsilon"))
+
+    sigma, sigma_min = (torch.from_numpy(v) for v in _levels(np.float32, "vp"))
+    x_tmin, noise = (torch.from_numpy(v) for v in _data(np.float32))
+    want = step(x_tmin, sigma, sigma_min, noise)
+    torch._dynamo.reset()
+    got = torch.compile(step, fullgraph=True, backend="eager")(x_tmin, sigma, sigma_min, noise)
+    for g, w in zip(got, want, strict=True):
+        assert torch.equal(g, w)

@@ -31,13 +31,16 @@ Three pieces, none of which imports ``lerobot`` (models are duck-typed):
 * :func:`ambient_compute_loss` (a drop-in ``compute_loss`` with ``noise=`` / ``timesteps=`` for tests);
 * :func:`make_ambient` patches ``policy.diffusion.compute_loss``, so ``policy.forward(batch)`` and
   LeRobot's ``update_policy`` train ambiently (``del policy.diffusion.compute_loss`` undoes it). The
-  patch is not saved: reload with ``make_ambient(DiffusionPolicy.from_pretrained(path))``;
+  corrupt rows' timesteps take their uniforms from a generator of the patch (``seed=``), so LeRobot's
+  global random stream moves as under its own loss. The patch is not saved: reload with
+  ``make_ambient(DiffusionPolicy.from_pretrained(path))``;
 * :class:`Annotations` adds ``"ambient.sigma_min"`` (and ``"ambient.sigma_max"``, frozen
   ``"ambient.x_tmin"``) to each batch from per-episode or per-frame tables, looked up by the
   batch's ``episode_index`` or ``index``. Call it **after** the LeRobot preprocessor: the
   preprocessor drops unknown keys, and ``x_tmin`` must be built from the normalised actions.
 
 The package's modules: ``_inputs`` (batch keys, options and their checks), ``_loss``, ``_patch``,
+``_draws`` (the policy's table, kept per scheduler, and the patch's generator),
 ``_tables`` (the annotations) and ``_internals``, the one module that calls LeRobot's private code
 (``DiffusionModel._prepare_global_conditioning`` and a copy of ``DiffusionPolicy.forward``'s camera
 stacking), checked against the installed LeRobot by the tests.

@@ -156,8 +156,11 @@ def level_column(
     return value.to(device=device, dtype=dtype)
 
 
-def given_timesteps(timesteps: object, n: int, num: int, device: torch.device) -> Tensor:
-    """User-given integer timesteps ``(B,)`` inside the policy's table ``[0, num)``."""
+def given_timesteps(timesteps: object, n: int, num: int, device: torch.device, *, check: bool = True) -> Tensor:
+    """User-given integer timesteps ``(B,)`` inside the policy's table ``[0, num)``.
+
+    ``check=False`` leaves the values unread (the caller reads the range with its other checks).
+    """
     if not isinstance(timesteps, Tensor) or timesteps.dtype.is_floating_point or timesteps.dtype == torch.bool:
         kind = timesteps.dtype if isinstance(timesteps, Tensor) else type(timesteps).__name__
         msg = f"timesteps must be an integer tensor of shape ({n},), got {kind}"
@@ -165,8 +168,8 @@ def given_timesteps(timesteps: object, n: int, num: int, device: torch.device) -
     if tuple(timesteps.shape) != (n,):
         msg = f"timesteps must have shape ({n},), got {tuple(timesteps.shape)}"
         raise ValueError(msg)
-    outside = (timesteps < 0) | (timesteps >= num)
-    if checks_on() and bool(outside.any()):
+    outside = (timesteps < 0) | (timesteps >= num) if check and checks_on() else None
+    if outside is not None and bool(outside.any()):
         k = int(outside.nonzero()[0, 0])
         msg = f"timesteps[{k}] = {int(timesteps[k])} is outside [0, {num - 1}]"
         raise ValueError(msg)

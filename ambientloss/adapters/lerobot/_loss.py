@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 from ... import Buffer, Discrete, Levels, Weighting, ambient_pair, checks, loss_weight, squared_error, usable
-from ...sampling import DiscreteTimesteps
-from ..torch import truncated_timesteps
+from ...sampling import DiscreteTimesteps, truncated_timesteps
+from ._draws import timestep_table
 from ._inputs import (
     BATCH_REDUCTIONS,
     IS_PAD,
@@ -53,6 +53,7 @@ def ambient_compute_loss(
     mask_mean: Literal["all", "valid"] = "all",
     reduction: Literal["mean", "per_sample"] = "mean",
     generator: torch.Generator | None = None,
+    ambient_generator: torch.Generator | None = None,
     noise: Tensor | None = None,
     timesteps: Tensor | None = None,
 ) -> Tensor:
@@ -60,10 +61,11 @@ def ambient_compute_loss(
 
     Per sample ``b``, with ``m_b = batch["ambient.sigma_min"][b]`` and the policy's table ``s_t``:
 
-    1. ``z = randn(action.shape)`` and ``t = randint(0, N, (B,))``, LeRobot's draws in LeRobot's order;
-       a row with ``m_b > 0`` then takes ``t_b`` uniform over its timesteps with
+    1. ``z = randn(action.shape)`` and ``t = randint(0, N, (B,))``, LeRobot's draws in LeRobot's order
+       (from ``generator``); then ``u = rand(B)`` from ``ambient_generator``, one uniform per row whether
+       or not the row uses it, and a row with ``m_b > 0`` takes ``t_b`` uniform over its timesteps with
        ``s_t > threshold(m_b)`` (or ``s_t < sigma_max``) instead, by
-       :func:`ambientloss.adapters.torch.truncated_timesteps` (one more uniform per row);
+       :func:`ambientloss.sampling.truncated_timesteps` at ``u_b``;
     2. ``(x_t, T) = ambient_pair(x_tmin, s_t, m, z, prediction=config.prediction_type)``
        (:func:`ambientloss.ambient_pair`); rows trusted as clean (``m = 0``, or the low-noise branch
        under ``sigma_max``) take ``x_t = noise_scheduler.add_noise(action, z, t)``, LeRobot's own;
@@ -101,6 +103,12 @@ def ambient_compute_loss(
     generator : torch.Generator, optional
         Draws the noise and the timesteps (the global generator when ``None``, as LeRobot does, so
         under the same seed the clean rows get LeRobot's own ``eps`` and ``t``).
+    ambient_generator : torch.Generator, optional
+        Draws the ``B`` uniforms that place the corrupt rows' timesteps, after LeRobot's draws (none when
+        ``timesteps`` is given). ``None``: ``generator`` (the global one when that is ``None`` too, whose
+        stream then moves ``B`` draws further than under LeRobot's own ``compute_loss``).
+        :func:`make_ambient` passes a generator of its own, so the patched policy leaves LeRobot's
+        global stream as LeRobot's loss would.
     noise : Tensor, optional
         Fresh noise ``z`` shaped like the actions (drawn when ``None``).
     timesteps : Tensor, optional
@@ -123,6 +131,10 @@ def ambient_compute_loss(
     With every ``sigma_min = 0`` (``mask_mean="all"``, the default weighting) the result equals
     ``model.compute_loss(batch)`` bit for bit, both from the same global seed and given LeRobot's
     ``noise`` and ``timesteps``.
+
+    Host reads: with checks on, one per call (the annotations, the timesteps' usability and, without
+    ``"ambient.x_tmin"``, the corrupt rows, in one ``tolist``); with :func:`ambientloss.checks` ``(False)``
+    or under ``torch.compile``, none. The policy's table is read once per scheduler.
     """
     choice("objective", objective, OBJECTIVES)
     choice("mask_mean", mask_mean, MASK_MEANS)
@@ -135,7 +147,7 @@ def ambient_compute_loss(
     action = check_batch(config, batch)
     n, device = action.shape[0], action.device
     level_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    schedule = schedule_of(diffusion)
+    schedule, table = timestep_table(diffusion, device, level_dtype)
     num = schedule.num_train_timesteps
 
     sigma_min = level_column(batch, SIGMA_MIN_KEY, n, device, level_dtype, check=False)
@@ -146,49 +158,52 @@ def ambient_compute_loss(
         )
         raise KeyError(msg)
     sigma_max = level_column(batch, SIGMA_MAX_KEY, n, device, level_dtype, check=False)
-    all_clean = _read_annotations(batch, sigma_min, sigma_max, n, device, level_dtype, draw=timesteps is None)
     if noise is None:  # LeRobot's draws first, in its order: clean rows get exactly what LeRobot would draw
         noise = torch.randn(action.shape, generator=generator, device=device, dtype=action.dtype)
     elif not isinstance(noise, Tensor) or tuple(noise.shape) != tuple(action.shape):
         kind = tuple(noise.shape) if isinstance(noise, Tensor) else type(noise).__name__
         msg = f"noise must be a tensor shaped like batch['action'] {tuple(action.shape)}, got {kind}"
         raise ValueError(msg)
+    given = timesteps
     if timesteps is None:
         timesteps = torch.randint(0, num, (n,), generator=generator, device=device)
-        if not all_clean:  # the levels checked below verify the draws: the sampler reads nothing
-            with checks(False):
-                base = DiscreteTimesteps(schedule)
-                drawn = truncated_timesteps(sigma_min, sigma_max, base=base, buffer=buffer, generator=generator)
-            timesteps = torch.where(sigma_min == 0, timesteps, drawn)
+        # one uniform per row, used where a row is corrupt: no count of those rows is read
+        rng = generator if ambient_generator is None else ambient_generator
+        u = torch.rand((n,), generator=rng, device=device, dtype=level_dtype)
+        with checks(False):  # the levels checked below verify the draws: the sampler reads nothing
+            base = DiscreteTimesteps(schedule)
+            drawn = truncated_timesteps(u, sigma_min, sigma_max, base=base, buffer=buffer, xp=xp)
+        # a row without a usable timestep gets N: the last one instead, which its levels then mark unusable
+        timesteps = torch.where(sigma_min == 0, timesteps, torch.clamp(drawn, max=num - 1))
     else:
-        timesteps = given_timesteps(timesteps, n, num, device)
-    sigma = schedule.sigma_for_timestep(timesteps, dtype=level_dtype, xp=xp)
+        timesteps = given_timesteps(timesteps, n, num, device, check=False)
+    sigma = table[torch.clamp(timesteps, 0, num - 1)]  # schedule.sigma_for_timestep, without its read of t
     prediction = config.prediction_type
-    # the step's one Levels: a clean batch at LeRobot's own timesteps is usable by construction (its
-    # annotations were read above), anything else is checked here, with the step's one host read
-    trusted = all_clean and sigma_max is None and (buffer is None or buffer.is_identity)
-    levels = _levels(sigma, sigma_min, sigma_max, buffer, schedule, prediction, timesteps, checked=not trusted)
+    with checks(False):  # the step's one read, below, checks them with the annotations
+        levels = Levels(sigma, sigma_min, sigma_max, schedule=schedule, buffer=buffer, prediction=prediction, xp=xp)
+    flags = [outside_vp(sigma_min).any(), ~levels.usable.all()]
+    if sigma_max is not None:
+        flags.append(outside_vp(sigma_max).any())
+    if given is not None:
+        flags.append(((timesteps < 0) | (timesteps >= num)).any())
+    checked = levels
     if objective == "denoising":  # the same (checked) levels, trained at level 0 with the standard target
         with checks(False):
             levels = Levels(sigma, torch.zeros_like(sigma_min), schedule=schedule, prediction=prediction, xp=xp)
     rows = (levels.trusted_level == 0)[:, None, None]
     x_tmin = action
     if X_TMIN_KEY in batch:
-        given = tensor(batch, X_TMIN_KEY)
-        if tuple(given.shape) != tuple(action.shape):
+        x_given = tensor(batch, X_TMIN_KEY)
+        if tuple(x_given.shape) != tuple(action.shape):
             want = tuple(action.shape)
-            msg = f"batch[{X_TMIN_KEY!r}] must have the shape of batch['action'] {want}, got {tuple(given.shape)}"
+            msg = f"batch[{X_TMIN_KEY!r}] must have the shape of batch['action'] {want}, got {tuple(x_given.shape)}"
             raise ValueError(msg)
-        x_tmin = torch.where(rows, action, given.to(action.dtype))
-    elif objective == "ambient" and not all_clean:  # a read only when the annotations lack x_tmin
-        if checks_on() and not bool(rows.all()):
-            k = int((~rows[:, 0, 0]).nonzero()[0, 0])
-            msg = (
-                f"batch has no {X_TMIN_KEY!r} but row {k} is corrupt ({SIGMA_MIN_KEY}[{k}] = "
-                f"{sigma_min[k].item():.6g}); build it with Annotations(..., seed=...) or use objective='denoising'"
-            )
-            raise KeyError(msg)
-        x_tmin = torch.where(rows, action, torch.full_like(action, torch.nan))  # unchecked: NaN, never finite
+        x_tmin = torch.where(rows, action, x_given.to(action.dtype))
+    elif objective == "ambient":  # corrupt rows without x_tmin: NaN unchecked, an error checked
+        flags.append(~rows.all())
+        x_tmin = torch.where(rows, action, torch.full_like(action, torch.nan))
+    if checks_on() and any(torch.stack([f.to(device) for f in flags]).tolist()):  # the step's one host read
+        _explain(batch, checked, given, timesteps, table, device, level_dtype)
 
     x_t, target = ambient_pair(x_tmin, levels, noise, prediction=prediction, schedule=schedule, xp=xp)
     x_t = torch.where(rows, diffusion.noise_scheduler.add_noise(action, noise, timesteps), x_t)  # LeRobot's own
@@ -203,59 +218,39 @@ def ambient_compute_loss(
     return loss.mean() if reduction == "mean" else loss.mean(dim=tuple(range(1, loss.ndim)))
 
 
-def _read_annotations(
+def _explain(
     batch: Mapping[str, Any],
-    sigma_min: Tensor,
-    sigma_max: Tensor | None,
-    n: int,
+    levels: Levels,
+    given: Tensor | None,
+    timesteps: Tensor,
+    table: Tensor,
     device: torch.device,
     dtype: torch.dtype,
-    *,
-    draw: bool,
-) -> bool:
-    """Whether every row is clean (known only when ``draw``), from one host read that also checks the annotations.
+) -> None:
+    """Raise for the first problem the step's read found, naming the batch key or argument, the row and the value.
 
-    With checks on, a level outside ``[0, 1]`` raises naming the batch key, the row and the value.
+    In a fixed order: an annotation outside ``[0, 1]``, a given timestep outside the table, a timestep not
+    usable for its row, a corrupt row without ``x_tmin``.
     """
-    check = checks_on()
-    none = torch.zeros((), dtype=torch.bool, device=sigma_min.device)
-    flags = [outside_vp(sigma_min).any(), none if sigma_max is None else outside_vp(sigma_max).any()] if check else []
-    if draw:  # which rows take a truncated draw decides how many uniforms are drawn: a read in every mode
-        flags.append((sigma_min == 0).all())
-    if not flags:
-        return False
-    read = torch.stack(flags).tolist()  # the one read
-    if check and (read[0] or read[1]):
-        for key in (SIGMA_MIN_KEY, SIGMA_MAX_KEY):
-            level_column(batch, key, n, device, dtype)  # raises naming the first bad level
-    return bool(draw and read[-1])
-
-
-def _levels(
-    sigma: Tensor,
-    sigma_min: Tensor,
-    sigma_max: Tensor | None,
-    buffer: Buffer | None,
-    schedule: Discrete,
-    prediction: str,
-    timesteps: Tensor,
-    *,
-    checked: bool,
-) -> Levels:
-    """The step's :class:`~ambientloss.Levels`; a timestep not usable for its row raises naming both."""
-    options: dict[str, Any] = {"schedule": schedule, "buffer": buffer, "prediction": prediction, "xp": xp}
-    try:
-        if not checked:
-            with checks(False):
-                return Levels(sigma, sigma_min, sigma_max, **options)
-        return Levels(sigma, sigma_min, sigma_max, **options)
-    except ValueError as error:
-        ok = usable(sigma, sigma_min, sigma_max, buffer=buffer, schedule=schedule)
-        if bool(ok.all()):
-            raise
+    n = len(timesteps)
+    for key in (SIGMA_MIN_KEY, SIGMA_MAX_KEY):
+        level_column(batch, key, n, device, dtype)
+    sigma, sigma_min, schedule, kind = levels.sigma, levels.sigma_min, levels.schedule, levels.prediction
+    if given is not None:
+        given_timesteps(given, n, len(table), device)
+    if not bool(levels.usable.all()):
+        ok = usable(sigma, sigma_min, levels.sigma_max, buffer=levels.buffer, schedule=schedule)
+        if bool(ok.all()):  # not the threshold (a domain check): the checked levels' own error
+            Levels(sigma, sigma_min, levels.sigma_max, schedule=schedule, buffer=levels.buffer, prediction=kind)
         k = int((~ok).nonzero()[0, 0])
         msg = (
             f"timesteps[{k}] = {int(timesteps[k])} (level {sigma[k].item():.6g}) is not usable for "
             f"{SIGMA_MIN_KEY}[{k}] = {sigma_min[k].item():.6g}: it must lie above the sample's threshold"
         )
-        raise ValueError(msg) from error
+        raise ValueError(msg)
+    k = int((levels.trusted_level != 0).nonzero()[0, 0])
+    msg = (
+        f"batch has no {X_TMIN_KEY!r} but row {k} is corrupt ({SIGMA_MIN_KEY}[{k}] = "
+        f"{sigma_min[k].item():.6g}); build it with Annotations(..., seed=...) or use objective='denoising'"
+    )
+    raise KeyError(msg)

@@ -166,13 +166,14 @@ def test_sigma_max_rows_below_their_window_train_as_clean():
 
 def test_save_pretrained_keeps_the_weights_and_reloading_takes_one_call(tmp_path):
     """``save_pretrained`` writes LeRobot's files only; ``make_ambient(from_pretrained(path), ...)`` resumes."""
-    policy = make_ambient(lc.policy(lc.config(SMALL, do_mask_loss_for_padding=True)), mask_mean="valid")
+    policy = make_ambient(lc.policy(lc.config(SMALL, do_mask_loss_for_padding=True)), mask_mean="valid", seed=7)
     level = schedule_of(policy).sigma_for_timestep(torch.tensor(40), dtype=torch.float64).item()
     batch = Annotations([0.0, level, 0.0, level, 0.0], by="episode", seed=0)(lc.normalised_batch(10, seed=12))
     optimizer = torch.optim.AdamW(policy.get_optim_params(), lr=1e-3)
     loss, _ = policy.forward(batch)  # one step: the saved weights are not the initial ones
     loss.backward()
     optimizer.step()
+    make_ambient(policy, mask_mean="valid", seed=7)  # patched again: its generator starts from the seed again
     torch.manual_seed(3)
     want, _ = policy.forward(batch)
 
@@ -190,7 +191,7 @@ def test_save_pretrained_keeps_the_weights_and_reloading_takes_one_call(tmp_path
     torch.manual_seed(3)
     assert torch.equal(plain, policy.forward(batch)[0])
     # the documented reload call, with the options of the first: the same ambient loss bit for bit
-    make_ambient(reloaded, mask_mean="valid")
+    make_ambient(reloaded, mask_mean="valid", seed=7)
     torch.manual_seed(3)
     again, _ = reloaded.forward(batch)
     assert torch.equal(again, want)
