@@ -63,6 +63,12 @@ _NAMESPACES: dict[type, Namespace] = {}
 _CACHED_LIBRARIES = frozenset({"numpy", "torch", "jax", "jaxlib"})
 
 
+def _compiling() -> bool:
+    """Whether ``torch.compile`` is tracing the caller (False when torch is not imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.compiler.is_compiling())
+
+
 def namespace(named: dict[str, object], xp: Namespace | None) -> Namespace:
     """Return the array namespace shared by the named arguments.
 
@@ -86,8 +92,8 @@ def namespace(named: dict[str, object], xp: Namespace | None) -> Namespace:
             except TypeError:
                 msg = f"{name} must be an array or a Python number, got {_library(value)}"
                 raise TypeError(msg) from None
-            if kind.__module__.split(".")[0] in _CACHED_LIBRARIES:
-                _NAMESPACES[kind] = this
+            if kind.__module__.split(".")[0] in _CACHED_LIBRARIES and not _compiling():
+                _NAMESPACES[kind] = this  # not while torch.compile traces: it would guard on the change
         if found is None:
             found, first = this, name
         elif this is not found:
@@ -137,24 +143,19 @@ def device_of(x: Array) -> Any:
         return None
 
 
-#: ``where`` and ``all`` of each namespace for arrays of one dtype, without a wrapper's promotion rules
-_SAME_DTYPE_OPS: dict[str | None, tuple[Any, Any]] = {}
-
-
 def _same_dtype_ops(xp: Namespace) -> tuple[Any, Any]:
     """``(where, all)`` of ``xp`` for operands of one dtype and shape (``all`` over every axis).
 
     array_api_compat's PyTorch ``where`` and ``all`` add type promotion and axis handling that such
     calls never use: there, PyTorch's own functions give the same results with less Python per call.
+    Nothing is cached: a cache filled on the first call would make ``torch.compile`` guard on it and
+    compile the first step twice.
     """
-    name = getattr(xp, "__name__", None)  # a module's name: a key torch.compile can trace, unlike the module
-    ops = _SAME_DTYPE_OPS.get(name)
-    if ops is None:
-        torch = sys.modules.get("torch") if name == "array_api_compat.torch" else None
-        ops = (xp.where, xp.all) if torch is None else (torch.where, torch.all)
-        if name is not None:
-            _SAME_DTYPE_OPS[name] = ops
-    return ops
+    if getattr(xp, "__name__", None) == "array_api_compat.torch":  # a name torch.compile can trace
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            return torch.where, torch.all
+    return xp.where, xp.all
 
 
 def _is_floating(x: Array, xp: Namespace) -> bool:

@@ -41,7 +41,7 @@ from .schedules import DEFAULT_SCHEDULE, Schedule, get_schedule, schedule_given
 __all__ = ["Levels", "prepare_levels"]
 
 _NO_BUFFER = Buffer()
-_KINDS: dict[str, str] = {}  # prediction name -> canonical kind, filled from targets.canonical_prediction
+_KINDS: dict[str, str] = {}  # prediction name -> canonical kind: targets.PREDICTIONS, copied when targets loads
 
 
 class Levels:
@@ -164,7 +164,7 @@ class Levels:
         if kind is None:
             from .targets import canonical_prediction  # targets builds on this module
 
-            kind = _KINDS[prediction] = canonical_prediction(prediction)
+            kind = canonical_prediction(prediction)  # raises: every valid name is in _KINDS
         buf = _NO_BUFFER if buffer is None else as_buffer(buffer)
         fill(self, sigma, sigma_min, sigma_max, get_schedule(schedule), buf, kind, xp, None, "sigma")
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ._domain import data_after_levels, single_level
 from .arrays import Array, Namespace, cast, check_data, compute_dtype
-from .levels import Levels, pair_levels
+from .levels import _KINDS, Levels, pair_levels
 from .schedules import DEFAULT_SCHEDULE, get_schedule
 
 __all__ = ["PREDICTIONS", "ambient_pair", "ambient_target", "canonical_prediction", "standard_target"]
@@ -42,6 +42,7 @@ PREDICTIONS: dict[str, str] = {
     "flow": "velocity",
     "score": "score",
 }
+_KINDS.update(PREDICTIONS)  # Levels resolves names without importing this module (it builds on levels)
 
 
 def canonical_prediction(prediction: str) -> str:

@@ -3,6 +3,11 @@ levels are checked with at most one host read, none with checks off or under ``j
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from host_reads import count_host_reads
@@ -276,3 +281,30 @@ def test_a_step_with_levels_compiles_into_one_graph_with_the_default_schedule():
     got = torch.compile(step, fullgraph=True, backend="eager")(x_tmin, sigma, sigma_min, noise)
     for g, w in zip(got, want, strict=True):
         assert torch.equal(g, w)
+
+
+def test_the_first_compiled_step_compiles_once():
+    # In a fresh interpreter (no namespace met yet), the first calls of a compiled step must not fill a
+    # module-level cache while torch.compile traces: that would change a guarded global and compile the
+    # step a second time on its next call. error_on_recompile turns a second compile into an exception.
+    pytest.importorskip("torch")
+    code = """
+import torch, ambientloss as al
+torch._dynamo.config.error_on_recompile = True
+def step(x_tmin, sigma, sigma_min, noise):
+    levels = al.Levels(sigma, sigma_min)
+    x_t, target = al.ambient_pair(x_tmin, levels, noise, prediction="epsilon")
+    return al.squared_error(x_t, target, weight=al.loss_weight(levels, prediction="epsilon"))
+g = torch.Generator().manual_seed(0)
+compiled = torch.compile(step, backend="eager")
+for _ in range(3):
+    sigma_min = torch.rand(8, generator=g) * 0.3
+    sigma = sigma_min + 0.5
+    compiled(torch.randn(8, 4, generator=g), sigma, sigma_min, torch.randn(8, 4, generator=g))
+print("ok")
+"""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
