@@ -5,6 +5,7 @@ python -m benchmarks.maze.convergence_probe run --method clean --net mlp [--desi
 python -m benchmarks.maze.convergence_probe run --method ambient_soft --net unet --widths 16 32 --design lower
 python -m benchmarks.maze.convergence_probe table                       # markdown table of runs/*.json
 python -m benchmarks.maze.convergence_probe curves                      # runs/curves.png
+python -m benchmarks.maze.convergence_probe protocol                    # protocol.json's "convergence" section
 
 Every number here is on the 100 **validation** queries of the default layout (seed 0); the test queries
 are never built. A run trains one method by :func:`benchmarks.policy.convergence.train_to_convergence`
@@ -20,6 +21,7 @@ level, per chunk, per demonstration, soft), their classifier trained once per de
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import time
@@ -222,7 +224,7 @@ def nn_check(a: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.maze.convergence_probe", description=__doc__)
-    p.add_argument("stage", choices=["nn", "run", "table", "curves"])
+    p.add_argument("stage", choices=["nn", "run", "table", "curves", "protocol"])
     p.add_argument("--only", default=None, help="curves: only runs whose name contains this")
     chosen = frozen_choices()
     p.add_argument("--method", choices=["clean", "cotrain", *AMBIENT], default="clean")
@@ -253,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         nn_check(a)
     elif a.stage == "run":
         run(a)
+    elif a.stage == "protocol":
+        from .convergence_protocol import record
+
+        print(json.dumps(record(Path(__file__).with_name("protocol.json"), a.runs), indent=1))
     elif a.stage == "curves":
         print(curves(a.runs, only=a.only, out=None if a.only is None else a.runs / f"curves{a.only}.png"))
     else:

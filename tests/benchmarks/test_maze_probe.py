@@ -88,3 +88,42 @@ def test_common_jerk_uses_only_queries_every_run_solves():
     a = {"name": "a", "best": {"per_query": {"success": [True, True, True], "jerk": [1.0, 3.0, 9.0]}}}
     b = {"name": "b", "best": {"per_query": {"success": [False, True, True], "jerk": [2.0, 4.0, 5.0]}}}
     assert common_jerk([a, b]) == ({"a": 6.0, "b": 4.5}, 2)
+
+
+def test_convergence_section_records_the_gate_from_runs_of_the_frozen_budget(tmp_path):
+    import json
+
+    from benchmarks.maze.convergence_protocol import BUDGET, record
+
+    def run(method, ok, widths=(16, 32)):
+        per_query = {"success": ok, "jerk": [float(i + 1) for i in range(len(ok))]}
+        best = {"success": sum(ok) / len(ok), "success_in": 0.5, "success_out": 0.5, "jerk": 1.0, "collided": 0.0}
+        curve = [{"step": 500, "success": best["success"], "jerk": 1.0, "heldout_loss": 0.1}]
+        return {
+            "name": f"lower-{method}",
+            "design": "lower",
+            "method": method,
+            "net": {"kind": "unet", "widths": list(widths)},
+            "criterion": BUDGET["criterion"],
+            "best": {**best, "per_query": per_query},
+            "best_step": 500,
+            "stopped_at": 500,
+            "reason": "patience",
+            "curve": curve,
+        }
+
+    (tmp_path / "runs").mkdir()
+    for name, r in {
+        "a-s0": run("clean", [True, False, False, False, True]),
+        "b-s0": run("cotrain", [True, True, False, True, True]),
+        "c-s0": run("ambient_level", [False] * 5, widths=(32, 64)),  # another budget: not part of the record
+    }.items():
+        (tmp_path / "runs" / f"{name}.json").write_text(json.dumps(r))
+    protocol = tmp_path / "protocol.json"
+    protocol.write_text(json.dumps({"config": {"steps": 2000}}))
+    sec = record(protocol, tmp_path / "runs")
+    assert set(sec["rows"]) == {"clean", "cotrain"}
+    assert sec["regime_gate"] == {"clean": 0.4, "cotrain": 0.8, "margin": 0.1, "holds": True}
+    assert sec["common_n"] == 2
+    assert sec["rows"]["clean"]["jerk_common"] == 3.0  # queries 0 and 4: jerk 1 and 5
+    assert json.loads(protocol.read_text())["config"] == {"steps": 2000}
