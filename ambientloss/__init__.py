@@ -11,6 +11,7 @@ from .core.levels import Levels
 from .core.losses import REDUCTIONS, squared_error
 from .core.noising import add_noise, renoise
 from .core.schedules import VE, VP, Custom, Flow, Schedule, get_schedule
+from .core.soft import soft_ambient_weight
 from .core.targets import PREDICTIONS, ambient_pair, ambient_target, standard_target
 from .core.validation import checks, checks_enabled
 from .core.weights import Weighting, loss_weight, target_variance
@@ -72,6 +73,7 @@ __all__ = [
     "renoise",
     "sampling",
     "schedule_free_level",
+    "soft_ambient_weight",
     "squared_error",
     "standard_target",
     "target_variance",

@@ -32,6 +32,7 @@ RUNNABLE_PAGES = [
     "math/structure.md",
     "math/talk-correction.md",
     "math/weighting.md",
+    "math/soft-ambient.md",
     "sigma-levels.md",
     "verifying.md",
     "reproducing.md",
