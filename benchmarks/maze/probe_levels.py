@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ambientloss import frozen_x_tmin
+from ambientloss import frozen_x_tmin, soft_ambient_weight
 from benchmarks.policy.classifier import balanced_accuracy, fit, sigma_min_of
 from benchmarks.policy.config import REPORTED_TIMESTEPS
 
@@ -86,12 +86,10 @@ def p_corrupt_at(saved: dict[str, Any], s: Setting, timestep: int, seed: int) ->
 
 def soft_weights(p_corrupt: torch.Tensor) -> torch.Tensor:
     """The library's soft ambient weight of each row from the classifier's ``P(corrupt)`` (balanced priors)."""
-    try:
-        from ambientloss import soft_ambient_weight  # type: ignore[attr-defined]
-    except ImportError as e:  # pragma: no cover - until the library has it
-        msg = "ambient_soft needs ambientloss.soft_ambient_weight, which this checkout of the library lacks"
-        raise SystemExit(msg) from e
-    return torch.as_tensor(soft_ambient_weight(1 - p_corrupt, prior_clean=0.5, prior_corrupt=0.5), dtype=torch.float32)
+    w = soft_ambient_weight(1 - p_corrupt.double(), prior_odds=1.0)
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError(f"soft weights must be finite: {int((~torch.isfinite(w)).sum())} rows have P(clean) = 1")
+    return w.to(torch.float32)
 
 
 def _quantiles(x: torch.Tensor) -> dict[str, float]:

@@ -127,3 +127,20 @@ def test_convergence_section_records_the_gate_from_runs_of_the_frozen_budget(tmp
     assert sec["common_n"] == 2
     assert sec["rows"]["clean"]["jerk_common"] == 3.0  # queries 0 and 4: jerk 1 and 5
     assert json.loads(protocol.read_text())["config"] == {"steps": 2000}
+
+
+def test_soft_rows_take_the_dataset_level_and_the_odds_at_their_frozen_x_m(one_torch_thread, tiny, tmp_path):
+    from ambientloss import frozen_x_tmin
+
+    cfg, s = tiny
+    n = len(s.pools.xl)
+    sm, w, rec = levels_for("ambient_soft", s, design="d", seed=3, cache=tmp_path, level=30, eps=0.05, cfg=cfg)
+    level = float(s.pools.table.sigmas[30])
+    assert torch.equal(sm, torch.full((n,), level))
+    saved = torch.load(next((tmp_path / "classifier").glob("*.pt")), weights_only=False)
+    p = saved["p_corrupt"][30]  # kept beside the classifier: chunks x levels asked for
+    x_m = frozen_x_tmin(s.pools.xl, torch.arange(n), sm, seed=3, schedule=s.pools.table)
+    torch.testing.assert_close(p, saved["model"].probability(x_m, sm, probability="corrupt"))
+    torch.testing.assert_close(w.double(), ((1 - p.double()) / p.double()).float().double())
+    assert rec["level"] == 30
+    assert rec["weight"]["min"] <= rec["weight"]["median"] <= rec["weight"]["max"]
