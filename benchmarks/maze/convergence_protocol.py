@@ -5,7 +5,9 @@ the data design, and the regime gate's validation numbers, recorded in ``protoco
 probes (``runs/README.md``): a U-Net with widths 16/32 (1.75x cheaper per step than 32/64), batch 256, a
 checkpoint every 500 steps, patience 6 (3,000 steps without improvement: 4 stopped a run still rising
 within the +-5-point noise of 100 queries), at most 10,000 steps. :data:`DESIGN` is the lower-corridor
-design. :func:`section` fills the rest from the probes' JSON files (validation only) and
+design. A run may stop at a shorter ``max_steps`` than the budget's (compute), marked ``interim``: its
+saved state continues to the budget's horizon. :func:`section` fills the rest from the probes' JSON files
+(validation only) and
 :func:`record` writes it into the protocol. ``final`` reads ``"config"`` and ``"validation"`` only; the
 ``"convergence"`` section is the record the test run at convergence is to follow.
 """
@@ -45,12 +47,14 @@ DESIGN: dict[str, Any] = {
 
 def section(runs: Path, *, design: str = "lower", margin: float = 0.10) -> dict[str, Any]:
     """The ``"convergence"`` section from the finished probes of ``design`` run with :data:`BUDGET`."""
+    frozen = BUDGET["criterion"]
     rows = [
         r
         for r in finished(runs)
         if r.get("design") == design
         and r.get("net", {}).get("widths") == BUDGET["net"]["widths"]
-        and r.get("criterion") == BUDGET["criterion"]
+        and all(r.get("criterion", {}).get(k) == frozen[k] for k in ("every", "patience", "min_delta"))
+        and r["criterion"]["max_steps"] <= frozen["max_steps"]
     ]
     common, n = common_jerk(rows) if rows else ({}, 0)
     val = {
@@ -64,6 +68,8 @@ def section(runs: Path, *, design: str = "lower", margin: float = 0.10) -> dict[
             "best_step": r["best_step"],
             "stopped_at": r["stopped_at"],
             "reason": r["reason"],
+            #: stopped at a shorter horizon than the frozen budget's (resumable to it), not by the rule
+            "interim": r["reason"] == "max_steps" and r["stopped_at"] < frozen["max_steps"],
         }
         for r in rows
     }

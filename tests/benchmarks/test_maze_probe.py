@@ -126,6 +126,7 @@ def test_convergence_section_records_the_gate_from_runs_of_the_frozen_budget(tmp
     assert sec["regime_gate"] == {"clean": 0.4, "cotrain": 0.8, "margin": 0.1, "holds": True}
     assert sec["common_n"] == 2
     assert sec["rows"]["clean"]["jerk_common"] == 3.0  # queries 0 and 4: jerk 1 and 5
+    assert not sec["rows"]["clean"]["interim"]  # stopped by patience
     assert json.loads(protocol.read_text())["config"] == {"steps": 2000}
 
 
