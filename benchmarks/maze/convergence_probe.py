@@ -2,8 +2,10 @@
 
 python -m benchmarks.maze.convergence_probe nn                          # the network-free data check
 python -m benchmarks.maze.convergence_probe run --method clean --net mlp [--design lower]
+python -m benchmarks.maze.convergence_probe run --method ambient_soft --net unet --widths 16 32 --design lower
 python -m benchmarks.maze.convergence_probe table                       # markdown table of runs/*.json
 python -m benchmarks.maze.convergence_probe curves                      # runs/curves.png
+python -m benchmarks.maze.convergence_probe protocol                    # protocol.json's "convergence" section
 
 Every number here is on the 100 **validation** queries of the default layout (seed 0); the test queries
 are never built. A run trains one method by :func:`benchmarks.policy.convergence.train_to_convergence`
@@ -12,12 +14,15 @@ recording the held-out denoising loss on 40 unseen smooth demonstrations (fixed 
 Its state is saved at every checkpoint under ``--cache``: started again, a run continues; a run whose
 JSON exists is skipped. Designs: ``default`` (100 smooth demonstrations anywhere) and ``lower`` (100
 smooth demonstrations between starts and goals below ``y = 0.64``); the RRT data are the same in both.
+Methods: ``clean``, ``cotrain`` and the ambient rows of :mod:`benchmarks.maze.probe_levels` (dataset
+level, per chunk, per demonstration, soft), their classifier trained once per design and seed and cached.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -36,7 +41,9 @@ from benchmarks.policy.rollout import rollout
 
 from .closed_loop import MazeEpisodes
 from .data import HORIZON, Demos, chunks, decode, plan_demos
-from .experiment import Config, Setting, build, level_sigma
+from .experiment import Config, Setting, build
+from .probe_levels import AMBIENT, frozen_choices, levels_for
+from .probe_report import curves, table
 from .regime import in_region, nearest_neighbour_policy, plan_region
 
 RUNS = Path(__file__).with_name("runs")
@@ -117,7 +124,7 @@ def heldout_loss(held: Demos, table: Any, seed: int) -> Any:
 
 
 def run_name(a: argparse.Namespace) -> str:
-    level = f"-t{a.level}" if a.method == "ambient_level" else ""
+    level = f"-t{a.level}" if a.method in ("ambient_level", "ambient_soft") else ""
     return f"{a.design}-{a.net}-{a.method}{level}-s{a.seed}{a.tag}"
 
 
@@ -134,13 +141,22 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
     if a.resume_from is not None and not state.exists():
         state.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a.cache / "convergence-state" / f"{a.resume_from}.pt", state)
-    sm = level_sigma(s, a.level, len(s.pools.xl)) if a.method == "ambient_level" else None
-    draw = make_draw(s.pools, batch_size=a.batch, use_low=a.method != "clean", sigma_min=sm, seed=a.seed)
+    cfg = Config()
+    sm, weight, levels = levels_for(
+        a.method, s, design=a.design, seed=a.seed, cache=a.cache, level=a.level, eps=a.eps, cfg=cfg
+    )
+    draw = make_draw(s.pools, batch_size=a.batch, use_low=a.method != "clean", sigma_min=sm, weight=weight, seed=a.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(a.seed)
         net = make_denoiser(a.net, 2, 6, horizon=HORIZON, widths=tuple(a.widths), hidden=a.hidden, depth=a.depth)
     crit = Criterion(every=a.every, patience=a.patience, max_steps=a.max_steps)
     t0 = time.perf_counter()
+    loads: list[float] = [os.getloadavg()[0]]
+
+    def note(text: str) -> None:
+        loads.append(os.getloadavg()[0])
+        log(f"{name}: {text}, load={loads[-1]:.2f}")
+
     res = train_to_convergence(
         net,
         draw,
@@ -151,7 +167,7 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
         lr=a.lr,
         seed=a.seed,
         state=state,
-        log=lambda text: log(f"{name}: {text}"),
+        log=note,
     )
     final = closed_loop(s, diffusion_policy(res.model, s, a.seed))
     row = {
@@ -159,7 +175,8 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
         "split": "validation",
         "design": a.design,
         "method": a.method,
-        "level": a.level if a.method == "ambient_level" else None,
+        "level": a.level if a.method in ("ambient_level", "ambient_soft") else None,
+        "levels": levels,
         "net": {"kind": a.net, "widths": a.widths, "hidden": a.hidden, "depth": a.depth},
         "params": sum(p.numel() for p in res.model.parameters()),
         "criterion": crit.__dict__,
@@ -171,7 +188,10 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
         "stopped_at": res.stopped_at,
         "reason": res.reason,
         "seconds_per_step": res.seconds_per_step,
+        "train_seconds": res.seconds_per_step * res.history[-1]["step"],
+        "eval_seconds": sum(h["eval_seconds"] for h in res.history),
         "seconds_this_session": time.perf_counter() - t0,
+        "load_average_this_session": {"first": loads[0], "mean": float(np.mean(loads)), "max": max(loads)},
         "best": final,
         "curve": res.history,
         "n_clean_rows": len(s.pools.xc),
@@ -202,59 +222,16 @@ def nn_check(a: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def table(runs: Path) -> str:
-    """Markdown table of the finished runs (validation)."""
-    lines = [
-        "| run | params | s/step | best step | stopped | success % | in / out % | jerk | collided % "
-        "| held-out loss (best / min) |",
-        "|---|--:|--:|--:|---|--:|---|--:|--:|---|",
-    ]
-    for f in sorted(runs.glob("*-s*.json")):
-        r = json.loads(f.read_text())
-        if "curve" not in r:
-            continue
-        b, c = r["best"], r["curve"]
-        at = next(h for h in c if h["step"] == r["best_step"])
-        lines.append(
-            f"| {r['name']} | {r['params']} | {r['seconds_per_step']:.4f} | {r['best_step']} | "
-            f"{r['stopped_at']} ({r['reason']}) | {100 * b['success']:.0f} | "
-            f"{100 * b['success_in']:.0f} / {100 * b['success_out']:.0f} | {b['jerk']:.1f} | "
-            f"{100 * b['collided']:.0f} | {at['heldout_loss']:.4f} / {min(h['heldout_loss'] for h in c):.4f} |"
-        )
-    return "\n".join(lines)
-
-
-def curves(runs: Path) -> Path:
-    """Validation success and held-out denoising loss against training steps, one line per finished run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for f in sorted(runs.glob("*-s*.json")):
-        r = json.loads(f.read_text())
-        if "curve" not in r:
-            continue
-        steps = [h["step"] for h in r["curve"]]
-        (line,) = left.plot(steps, [100 * h["success"] for h in r["curve"]], label=r["name"])
-        left.axvline(r["best_step"], color=line.get_color(), ls=":", lw=1)
-        right.plot(steps, [h["heldout_loss"] for h in r["curve"]], color=line.get_color(), label=r["name"])
-    left.set(xlabel="training step", ylabel="validation success %", title="success (dotted: chosen checkpoint)")
-    right.set(xlabel="training step", ylabel="held-out clean denoising loss", title="diagnostic, not the rule")
-    left.legend(fontsize=7)
-    fig.tight_layout()
-    out = runs / "curves.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.maze.convergence_probe", description=__doc__)
-    p.add_argument("stage", choices=["nn", "run", "table", "curves"])
-    p.add_argument("--method", choices=["clean", "cotrain", "ambient_level"], default="clean")
-    p.add_argument("--level", type=int, default=45, help="ambient_level: the dataset-level timestep")
+    p.add_argument("stage", choices=["nn", "run", "table", "curves", "protocol"])
+    p.add_argument("--only", default=None, help="curves: only runs whose name contains this")
+    chosen = frozen_choices()
+    p.add_argument("--method", choices=["clean", "cotrain", *AMBIENT], default="clean")
+    p.add_argument(
+        "--level", type=int, default=chosen["level"], help="ambient_level, ambient_soft: the dataset-level timestep"
+    )
+    p.add_argument("--eps", type=float, default=chosen["eps"], help="ambient_chunk, ambient_demo: classifier margin")
     p.add_argument("--net", choices=["unet", "mlp"], default="mlp")
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64])
     p.add_argument("--hidden", type=int, default=256)
@@ -278,8 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         nn_check(a)
     elif a.stage == "run":
         run(a)
+    elif a.stage == "protocol":
+        from .convergence_protocol import record
+
+        print(json.dumps(record(Path(__file__).with_name("protocol.json"), a.runs), indent=1))
     elif a.stage == "curves":
-        print(curves(a.runs))
+        print(curves(a.runs, only=a.only, out=None if a.only is None else a.runs / f"curves{a.only}.png"))
     else:
         print(table(a.runs))
     return 0

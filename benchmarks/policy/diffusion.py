@@ -44,12 +44,14 @@ def loss_function(table: Discrete) -> AmbientLoss:
 
 class Batch(NamedTuple):
     """A training batch: ``x_tmin`` ``(B, T, D)`` at level ``sigma_min`` ``(B,)`` (the data where it is 0),
-    training ``timesteps`` ``(B,)`` and observations ``obs`` ``(B, O)``."""
+    training ``timesteps`` ``(B,)``, observations ``obs`` ``(B, O)`` and optional per-row loss ``weight``
+    ``(B,)`` (``None``: every row 1)."""
 
     x_tmin: Tensor
     sigma_min: Tensor
     timesteps: Tensor
     obs: Tensor
+    weight: Tensor | None = None
 
 
 def step(
@@ -64,7 +66,11 @@ def step(
     """One training step on the batch ``b``: the ambient pair, the loss, a clipped AdamW step, the EMA update."""
     sigma = loss_fn.sigma_for_timestep(b.timesteps)
     x_t, target = loss_fn.prepare(b.x_tmin, sigma, b.sigma_min, generator=g)
-    loss = loss_fn(model(x_t, b.timesteps, b.obs), target, sigma, b.sigma_min)
+    pred = model(x_t, b.timesteps, b.obs)
+    if b.weight is None:
+        loss = loss_fn(pred, target, sigma, b.sigma_min)
+    else:  # each row's mean over its entries, times its weight, averaged over the batch
+        loss = (loss_fn(pred, target, sigma, b.sigma_min, reduction="per_sample") * b.weight).mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -70,12 +70,14 @@ def make_draw(
     sigma_max: torch.Tensor | None = None,
     loss: Literal["ambient", "denoise"] = "ambient",
     clean_fraction: float = 0.5,
+    weight: torch.Tensor | None = None,
     seed: int = 0,
 ) -> Callable[[torch.Generator], Batch]:
     """The batch function of a method for :func:`benchmarks.policy.diffusion.train`.
 
     ``use_low=False`` is clean only. With ``use_low=True``: ``sigma_min`` ``(Nl,)`` (``None``: 0, co-training)
-    and ``sigma_max`` ``(Nl,)`` (``None``: no low-noise branch) set where each low-quality row is usable.
+    and ``sigma_max`` ``(Nl,)`` (``None``: no low-noise branch) set where each low-quality row is usable;
+    ``weight`` ``(Nl,)`` multiplies each low-quality row's loss (soft ambient diffusion; clean rows 1).
     """
     if loss not in ("ambient", "denoise"):
         msg = f"loss must be 'ambient' or 'denoise', got {loss!r}"
@@ -88,9 +90,14 @@ def make_draw(
     m_l = torch.zeros(len(xl)) if sigma_min is None or not use_low else sigma_min.to(torch.float32)
     top_l = None if sigma_max is None or not use_low else sigma_max.to(torch.float32)
     ids = torch.arange(len(xl))
+    if weight is not None and use_low and weight.shape != (len(xl),):
+        msg = f"weight must have shape ({len(xl)},), one per low-quality row, got {tuple(weight.shape)}"
+        raise ValueError(msg)
+    w_l = None if weight is None or not use_low else weight.to(torch.float32)
     if use_low and (sigma_min is not None or sigma_max is not None):
         keep = torch.as_tensor(admissible_mass(m_l, top_l, base=pools.base)) > 0
         xl, ol, m_l, ids = xl[keep], ol[keep], m_l[keep], ids[keep]
+        w_l = None if w_l is None else w_l[keep]
         top_l = None if top_l is None else top_l[keep]
     raw = torch.cat([pools.xc, xl])
     frozen = raw
@@ -102,6 +109,7 @@ def make_draw(
     source = torch.cat([torch.zeros(n_c, dtype=torch.int64), torch.ones(len(xl), dtype=torch.int64)])
     weights = [1.0, 0.0] if not use_low or not len(xl) else [clean_fraction, 1 - clean_fraction]
     plan = SigmaFirst(m_all, top, source, base=pools.base, weights=weights, empty="renormalize", xp=txp)
+    w_all = None if w_l is None else torch.cat([torch.ones(n_c), w_l])
     table = pools.table
 
     def draw(g: torch.Generator) -> Batch:
@@ -111,6 +119,7 @@ def make_draw(
             x, m = raw[d.index], torch.zeros_like(m)
         else:
             x = torch.where((m == 0)[:, None, None], raw[d.index], frozen[d.index])
-        return Batch(x, m, pools.base.timestep(d.sigma), obs[d.index])
+        w = None if w_all is None else w_all[d.index]
+        return Batch(x, m, pools.base.timestep(d.sigma), obs[d.index], w)
 
     return draw
